@@ -1,0 +1,76 @@
+"""Settings, read from ``HOOKRUNTIME_*`` environment variables and validated once.
+
+Arguments given to :class:`~hookruntime.HookRuntime` or CLI flags override the
+environment; nothing needs a config file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = ["DEFAULT_DATABASE_URL", "Settings"]
+
+DEFAULT_DATABASE_URL = "sqlite:///hookruntime.db"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, each read from ``HOOKRUNTIME_<NAME>`` (e.g. ``HOOKRUNTIME_DATABASE_URL``)."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    master_key: str | None = None
+    allow_private_targets: bool = False
+    workers: int = 1
+    concurrency: int = 64
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``environ`` (default ``os.environ``); ``overrides`` that are not
+        None win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"HOOKRUNTIME_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = _cast(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigurationError(f"unknown settings: {', '.join(sorted(unknown))}")
+        return replace(cls(), **values).checked()
+
+    def checked(self) -> Settings:
+        if self.workers < 0:
+            raise ConfigurationError("workers must be 0 or more")
+        if not 1 <= self.concurrency <= 10_000:
+            raise ConfigurationError("concurrency must be between 1 and 10000")
+        if not 0 < self.port < 65536:
+            raise ConfigurationError("port must be between 1 and 65535")
+        return self
+
+
+def _cast(name: str, kind: Any, raw: str) -> Any:
+    variable = f"HOOKRUNTIME_{name.upper()}"
+    if kind in ("bool", bool):
+        if raw.strip().lower() in _TRUE:
+            return True
+        if raw.strip().lower() in _FALSE:
+            return False
+        raise ConfigurationError(f"{variable}={raw!r} is not a boolean (use 1 or 0)")
+    if kind in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{variable}={raw!r} is not an integer") from None
+    if kind == "str | None":
+        return raw or None
+    return raw

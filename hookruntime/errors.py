@@ -1,0 +1,103 @@
+"""Every error hookruntime raises, under one base.
+
+    HookRuntimeError
+    ├── ConfigurationError      bad settings: database URL, master key, environment
+    ├── PluginError             a plugin failed to load or declared something invalid
+    ├── ValidationError         bad input to a public entry point; carries field errors
+    │   └── UnknownTopicError   a topic name the catalog does not hold
+    ├── NotFoundError           no such object in this org (another org's objects included)
+    ├── ConflictError           a stale `rev`, or a duplicate
+    ├── StoreError              the database failed underneath us
+    └── VerificationError       a receiver could not verify a request's signature
+
+Lower-level errors are translated with ``raise … from`` so the cause stays visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigurationError",
+    "ConflictError",
+    "FieldError",
+    "HookRuntimeError",
+    "NotFoundError",
+    "PluginError",
+    "StoreError",
+    "UnknownTopicError",
+    "ValidationError",
+    "VerificationError",
+]
+
+
+class HookRuntimeError(Exception):
+    """Base of every error hookruntime raises."""
+
+
+class ConfigurationError(HookRuntimeError):
+    """Settings that cannot work: a bad database URL, a missing master key."""
+
+
+class PluginError(HookRuntimeError):
+    """A plugin failed to load or declared something invalid; the message names the plugin."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One invalid field: where (a dotted path such as ``topics.0``) and why."""
+
+    field: str
+    message: str
+
+
+class ValidationError(HookRuntimeError):
+    """Bad input. ``errors`` lists every invalid field, not only the first."""
+
+    def __init__(self, errors: Iterable[FieldError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+    @classmethod
+    def single(cls, field: str, message: str) -> ValidationError:
+        return cls([FieldError(field, message)])
+
+
+class UnknownTopicError(ValidationError):
+    """A topic the catalog does not hold; the message names close matches."""
+
+    def __init__(self, topic: str, known: Iterable[str], field: str = "topic") -> None:
+        import difflib
+
+        names = sorted(known)
+        parts = [f"unknown topic {topic!r}"]
+        close = difflib.get_close_matches(topic, names, n=3)
+        if close:
+            parts.append(f"did you mean {' or '.join(map(repr, close))}?")
+        if len(names) <= 20:
+            parts.append(f"known topics: {', '.join(names)}")
+        else:
+            parts.append(f"{len(names)} topics are known (`hookruntime topics` lists them)")
+        self.topic = topic
+        super().__init__([FieldError(field, "; ".join(parts))])
+
+
+class NotFoundError(HookRuntimeError):
+    """No such object in this org. Another org's objects are reported the same way."""
+
+
+class ConflictError(HookRuntimeError):
+    """The object changed since it was read (stale ``rev``), or it already exists."""
+
+
+class StoreError(HookRuntimeError):
+    """The database failed underneath an operation."""
+
+
+class VerificationError(HookRuntimeError):
+    """A request's signature, timestamp or format did not verify."""

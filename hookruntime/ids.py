@@ -1,0 +1,38 @@
+"""Identifiers: a short prefix naming the kind, then a time-ordered 26-character body.
+
+The body is a ULID in lower-case Crockford base32 (48 bits of milliseconds, 80 random
+bits), so ids sort by creation time, which keeps B-tree inserts at the right edge.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+__all__ = ["new_id", "new_rev"]
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """``evt_01jd…``: a prefix and a ULID body."""
+    millis = time.time_ns() // 1_000_000
+    body = (millis << 80) | int.from_bytes(os.urandom(10), "big")
+    return f"{prefix}_{_encode(body, 26)}"
+
+
+def new_rev(previous: str | None = None) -> str:
+    """The next opaque revision string: a write counter and a random tag, e.g. ``3-9f2c41ab``."""
+    count = 1
+    if previous:
+        head = previous.split("-", 1)[0]
+        count = int(head) + 1 if head.isdigit() else 1
+    return f"{count}-{os.urandom(4).hex()}"

@@ -1,0 +1,398 @@
+"""Registrations: an org's subscriptions of topics to a receiver URL, with a signing secret.
+
+``runtime.registrations`` validates every field with a precise message, encrypts
+secrets and custom header values, and guards every write with ``rev``: a write
+that names a stale ``rev`` is a :class:`~hookruntime.errors.ConflictError`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .catalog import Catalog
+from .errors import ConflictError, FieldError, NotFoundError, ValidationError
+from .ids import new_id, new_rev
+from .profiles import get_profile
+from .store.crypto import SecretBox
+from .store.engine import Database
+from .store.models import REGISTRATION_TOPICS as _TOPICS
+from .store.models import REGISTRATIONS as _REGISTRATIONS
+from .store.orgs import ensure_org
+from .validation import check_registration
+
+__all__ = ["EDITABLE", "Registration", "Registrations"]
+
+#: Fields ``update`` accepts.
+EDITABLE = frozenset(
+    {
+        "topics",
+        "url",
+        "profile",
+        "secret",
+        "priority",
+        "on_failure",
+        "timeout",
+        "ordered",
+        "headers",
+        "retry_schedule",
+        "max_attempts",
+        "signed_responses",
+        "active",
+        "description",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registration as read. ``secret`` and ``headers`` (values) are set only on
+    creation and secret rotation; otherwise ``header_names`` says which are sent."""
+
+    id: str
+    org: str
+    rev: str
+    topics: tuple[str, ...]
+    url: str
+    profile: str
+    priority: int
+    on_failure: str | None
+    timeout: float | None
+    ordered: bool
+    header_names: tuple[str, ...]
+    retry_schedule: tuple[float, ...] | None
+    max_attempts: int | None
+    signed_responses: bool
+    active: bool
+    disabled_reason: str | None
+    description: str | None
+    integration_id: str
+    created_at: float
+    updated_at: float
+    secret: str | None = None
+    headers: Mapping[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("secret", "headers"):
+            if data[name] is None:
+                del data[name]
+        data["topics"] = list(self.topics)
+        data["header_names"] = list(self.header_names)
+        if self.retry_schedule is not None:
+            data["retry_schedule"] = list(self.retry_schedule)
+        return data
+
+
+class Registrations:
+    """``runtime.registrations``: create, get, list, update, delete, rotate_secret."""
+
+    def __init__(self, database: Database, catalog: Catalog, box: SecretBox) -> None:
+        self._db = database
+        self._catalog = catalog
+        self._box = box
+
+    async def create(
+        self,
+        *,
+        org: str,
+        topics: Iterable[str] | str,
+        url: str,
+        profile: str | None = None,
+        secret: str | None = None,
+        priority: int = 0,
+        on_failure: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the receiver's, not this call's
+        ordered: bool = False,
+        headers: Mapping[str, str] | None = None,
+        retry_schedule: Iterable[float] | None = None,
+        max_attempts: int | None = None,
+        signed_responses: bool = False,
+        active: bool = True,
+        description: str | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> Registration:
+        """Create a registration. ``secret=None`` generates one fitting the profile; it is
+        returned on the result, once. ``scopes`` (the API caller's) must cover every
+        topic's required scopes; the trusted Python caller passes none."""
+        values = check_registration(
+            self._catalog,
+            {
+                "org": org,
+                "topics": topics,
+                "url": url,
+                "profile": profile,
+                "secret": secret,
+                "priority": priority,
+                "on_failure": on_failure,
+                "timeout": timeout,
+                "ordered": ordered,
+                "headers": headers or {},
+                "retry_schedule": retry_schedule,
+                "max_attempts": max_attempts,
+                "signed_responses": signed_responses,
+                "active": active,
+                "description": description,
+            },
+            scopes,
+        )
+        now = time.time()
+        registration_id = new_id("reg")
+        row = {
+            **self._stored(values),
+            "id": registration_id,
+            "org_id": org,
+            "rev": new_rev(),
+            "integration_id": str(uuid.uuid4()),
+            "created_at": now,
+            "updated_at": now,
+        }
+        async with self._db.session() as session, session.begin():
+            await ensure_org(session, org)
+            await session.execute(insert(_REGISTRATIONS).values(row))
+            await _write_topics(session, registration_id, org, values["topics"])
+        return self._view(row, reveal=True)
+
+    async def get(self, registration_id: str, *, org: str) -> Registration:
+        async with self._db.session() as session:
+            return self._view(await _load(session, registration_id, org))
+
+    async def list(
+        self,
+        *,
+        org: str,
+        topic: str | None = None,
+        active: bool | None = None,
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[Registration]:
+        """Registrations of ``org`` in creation order; ``after`` (an id) continues a page."""
+        if not 1 <= limit <= 1000:
+            raise ValidationError.single("limit", "must be between 1 and 1000")
+        query = select(_REGISTRATIONS).where(_REGISTRATIONS.c.org_id == org)
+        if topic is not None:
+            query = query.where(
+                _REGISTRATIONS.c.id.in_(
+                    select(_TOPICS.c.registration_id).where(
+                        _TOPICS.c.org_id == org, _TOPICS.c.topic == topic
+                    )
+                )
+            )
+        if active is not None:
+            query = query.where(_REGISTRATIONS.c.active == active)
+        if after is not None:
+            query = query.where(_REGISTRATIONS.c.id > after)
+        query = query.order_by(_REGISTRATIONS.c.id).limit(limit)
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).mappings().all()
+        return [self._view(dict(row)) for row in rows]
+
+    async def update(
+        self,
+        registration_id: str,
+        *,
+        org: str,
+        rev: str,
+        scopes: Iterable[str] | None = None,
+        **changes: Any,
+    ) -> Registration:
+        """Change some fields; ``rev`` must be the current one. A new ``secret`` is
+        returned on the result."""
+        unknown = set(changes) - EDITABLE
+        if unknown:
+            raise ValidationError(
+                FieldError(name, f"unknown field; editable: {', '.join(sorted(EDITABLE))}")
+                for name in sorted(unknown)
+            )
+        async with self._db.session() as session, session.begin():
+            current = await _load(session, registration_id, org)
+            _check_rev(current, rev)
+            merged = {**self._editable(current), **changes, "org": org}
+            if "secret" not in changes:
+                merged["secret"] = self._box.open(current["secret"])
+            values = check_registration(self._catalog, merged, scopes)
+            row = {
+                **self._stored(values),
+                "rev": new_rev(current["rev"]),
+                "updated_at": time.time(),
+            }
+            if "secret" not in changes:
+                del row["secret"]
+            await _compare_and_set(session, registration_id, org, rev, row)
+            if "topics" in changes:
+                await session.execute(
+                    delete(_TOPICS).where(_TOPICS.c.registration_id == registration_id)
+                )
+                await _write_topics(session, registration_id, org, values["topics"])
+        return self._view({**current, **row}, reveal="secret" in changes)
+
+    async def rotate_secret(
+        self,
+        registration_id: str,
+        *,
+        org: str,
+        rev: str | None = None,
+        secret: str | None = None,
+        grace: float = 86_400.0,
+    ) -> Registration:
+        """Replace the signing secret; the old one keeps signing beside it for ``grace``
+        seconds where the profile can carry two signatures (``standard``)."""
+        if not 0 <= grace <= 7 * 86_400:
+            raise ValidationError.single("grace", "must be between 0 and 604800 seconds")
+        async with self._db.session() as session, session.begin():
+            current = await _load(session, registration_id, org)
+            if rev is not None:
+                _check_rev(current, rev)
+            profile = get_profile(current["profile"])
+            new_secret = profile.generate_secret() if secret is None else secret
+            problem = profile.secret_problem(new_secret)
+            if problem:
+                raise ValidationError.single("secret", problem)
+            now = time.time()
+            row = {
+                "secret": self._box.seal(new_secret),
+                "previous_secret": current["secret"] if grace > 0 else None,
+                "previous_secret_until": now + grace if grace > 0 else None,
+                "rev": new_rev(current["rev"]),
+                "updated_at": now,
+            }
+            await _compare_and_set(session, registration_id, org, current["rev"], row)
+        return self._view({**current, **row}, reveal=True)
+
+    async def delete(self, registration_id: str, *, org: str, rev: str | None = None) -> None:
+        async with self._db.session() as session, session.begin():
+            current = await _load(session, registration_id, org)
+            if rev is not None:
+                _check_rev(current, rev)
+            await session.execute(
+                delete(_REGISTRATIONS).where(
+                    _REGISTRATIONS.c.id == registration_id,
+                    _REGISTRATIONS.c.org_id == org,
+                    _REGISTRATIONS.c.rev == current["rev"],
+                )
+            )
+
+    def secrets(self, row: Mapping[str, Any], now: float | None = None) -> builtins.list[str]:
+        """The plaintext secrets that sign for ``row``: current first, then a rotated-out
+        one while its grace period lasts."""
+        found = [self._box.open(row["secret"])]
+        until = row.get("previous_secret_until")
+        if row.get("previous_secret") and until and until > (now or time.time()):
+            found.append(self._box.open(row["previous_secret"]))
+        return found
+
+    def headers(self, row: Mapping[str, Any]) -> dict[str, str]:
+        sealed = row.get("headers")
+        return dict(json.loads(self._box.open(sealed))) if sealed else {}
+
+    # -- internals ---------------------------------------------------------------
+
+    def _stored(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        headers = dict(values["headers"])
+        return {
+            "url": values["url"],
+            "topics": values["topics"],
+            "profile": values["profile"],
+            "secret": self._box.seal(values["secret"]),
+            "headers": self._box.seal(json.dumps(headers)) if headers else None,
+            "priority": values["priority"],
+            "on_failure": values["on_failure"],
+            "timeout": values["timeout"],
+            "ordered": values["ordered"],
+            "retry_schedule": values["retry_schedule"],
+            "max_attempts": values["max_attempts"],
+            "signed_responses": values["signed_responses"],
+            "active": values["active"],
+            "description": values["description"],
+        }
+
+    def _editable(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        values = {name: row[name] for name in EDITABLE if name not in ("secret", "headers")}
+        values["headers"] = self.headers(row)
+        return values
+
+    def _view(self, row: Mapping[str, Any], reveal: bool = False) -> Registration:
+        headers = self.headers(row)
+        schedule = row["retry_schedule"]
+        return Registration(
+            id=row["id"],
+            org=row["org_id"],
+            rev=row["rev"],
+            topics=tuple(row["topics"]),
+            url=row["url"],
+            profile=row["profile"],
+            priority=row["priority"],
+            on_failure=row["on_failure"],
+            timeout=row["timeout"],
+            ordered=row["ordered"],
+            header_names=tuple(headers),
+            retry_schedule=None if schedule is None else tuple(schedule),
+            max_attempts=row["max_attempts"],
+            signed_responses=row["signed_responses"],
+            active=row["active"],
+            disabled_reason=row.get("disabled_reason"),
+            description=row["description"],
+            integration_id=row["integration_id"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            secret=self._box.open(row["secret"]) if reveal else None,
+            headers=headers if reveal else None,
+        )
+
+
+async def _load(session: AsyncSession, registration_id: str, org: str) -> dict[str, Any]:
+    row = (
+        (
+            await session.execute(
+                select(_REGISTRATIONS).where(
+                    _REGISTRATIONS.c.id == registration_id, _REGISTRATIONS.c.org_id == org
+                )
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    if row is None:
+        raise NotFoundError(f"no registration {registration_id!r} in org {org!r}")
+    return dict(row)
+
+
+def _check_rev(current: Mapping[str, Any], rev: str) -> None:
+    if rev != current["rev"]:
+        raise ConflictError(
+            f"rev {rev!r} is stale: registration {current['id']!r} is at rev "
+            f"{current['rev']!r}; read it again and retry"
+        )
+
+
+async def _compare_and_set(
+    session: AsyncSession, registration_id: str, org: str, rev: str, values: dict[str, Any]
+) -> None:
+    result = await session.execute(
+        update(_REGISTRATIONS)
+        .where(
+            _REGISTRATIONS.c.id == registration_id,
+            _REGISTRATIONS.c.org_id == org,
+            _REGISTRATIONS.c.rev == rev,
+        )
+        .values(values)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        raise ConflictError(f"registration {registration_id!r} changed meanwhile; read it again")
+
+
+async def _write_topics(
+    session: AsyncSession, registration_id: str, org: str, topics: Iterable[str]
+) -> None:
+    await session.execute(
+        insert(_TOPICS),
+        [{"registration_id": registration_id, "topic": t, "org_id": org} for t in topics],
+    )

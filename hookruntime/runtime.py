@@ -1,0 +1,142 @@
+"""The :class:`HookRuntime` facade: settings, catalog, store, control plane.
+
+::
+
+    runtime = HookRuntime.from_env()
+    async with runtime:
+        key = await runtime.keys.create(org="acme", scopes=["webhooks:manage"])
+        reg = await runtime.registrations.create(org="acme", topics=["profile_updated"],
+                                                 url="https://crm.example/hooks")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from .catalog import Catalog
+from .config import Settings
+from .errors import ConfigurationError, HookRuntimeError
+from .keys import Keys
+from .plugins import Plugin, build_catalog, discover
+from .profiles import PROFILES
+from .registrations import Registrations
+from .store.crypto import SecretBox, generate_master_key, load_key_file
+from .store.engine import Database
+from .store.migrate import migrate
+
+__all__ = ["HookRuntime"]
+
+log = logging.getLogger("hookruntime")
+
+
+class HookRuntime:
+    """One runtime per process: open it with ``async with`` (or :meth:`open`/:meth:`close`).
+
+    Arguments override the ``HOOKRUNTIME_*`` environment. ``plugins`` replaces entry-point
+    discovery (tests, embedded hosts); the catalog is built and every plugin validated
+    here, so a broken plugin fails at construction with its name.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        workers: int | None = None,
+        master_key: str | None = None,
+        allow_private_targets: bool | None = None,
+        concurrency: int | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        auto_migrate: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = Settings.from_env(
+            environ,
+            database_url=database_url,
+            workers=workers,
+            master_key=master_key,
+            allow_private_targets=allow_private_targets,
+            concurrency=concurrency,
+        )
+        self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
+        self.auto_migrate = auto_migrate
+        self._database: Database | None = None
+        self._keys: Keys | None = None
+        self._registrations: Registrations | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> HookRuntime:
+        """A runtime configured only by ``HOOKRUNTIME_*`` variables."""
+        return cls(environ=environ)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._database is not None:
+            raise HookRuntimeError("this HookRuntime is already open")
+        database = Database(self.settings.database_url)
+        try:
+            box = SecretBox(self._master_key(database))
+            if self.auto_migrate:
+                await migrate(database)
+        except BaseException:
+            await database.dispose()
+            raise
+        self._database = database
+        self._keys = Keys(database, self.catalog)
+        self._registrations = Registrations(database, self.catalog, box)
+        log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
+
+    async def close(self) -> None:
+        database, self._database = self._database, None
+        self._keys = self._registrations = None
+        if database is not None:
+            await database.dispose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- parts -------------------------------------------------------------------
+
+    @property
+    def database(self) -> Database:
+        if self._database is None:
+            raise HookRuntimeError("HookRuntime is not open; use `async with runtime:`")
+        return self._database
+
+    @property
+    def keys(self) -> Keys:
+        self.database  # noqa: B018 - raises the clear "not open" error
+        assert self._keys is not None
+        return self._keys
+
+    @property
+    def registrations(self) -> Registrations:
+        self.database  # noqa: B018
+        assert self._registrations is not None
+        return self._registrations
+
+    def _master_key(self, database: Database) -> str:
+        if self.settings.master_key:
+            return self.settings.master_key
+        if database.memory:
+            return generate_master_key()
+        path = database.path
+        if path is None:
+            raise ConfigurationError(
+                "HOOKRUNTIME_MASTER_KEY is required on PostgreSQL: it encrypts signing "
+                "secrets at rest (make one with `hookruntime master-key`)"
+            )
+        return load_key_file(Path(f"{path}.key"))

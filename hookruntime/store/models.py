@@ -1,0 +1,189 @@
+"""The tables. SQLModel classes, so the control plane can use them as objects; the hot
+paths (emit, claim, record attempts) use their ``__table__`` with Core statements.
+
+Times are UTC seconds since the epoch as floats: one representation on SQLite and
+PostgreSQL, cheap to compare in the claim query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "API_KEYS",
+    "ATTEMPTS",
+    "DELIVERIES",
+    "EVENTS",
+    "ORGS",
+    "REGISTRATIONS",
+    "REGISTRATION_TOPICS",
+    "ApiKey",
+    "Attempt",
+    "Delivery",
+    "Event",
+    "Org",
+    "Registration",
+    "RegistrationTopic",
+    "metadata",
+]
+
+metadata = SQLModel.metadata
+
+
+class Org(SQLModel, table=True):
+    __tablename__ = "orgs"
+
+    id: str = Field(primary_key=True, max_length=64)
+    created_at: float
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored as the SHA-256 of its secret part; ``prefix`` is public and
+    finds the row without scanning."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=64)
+    prefix: str = Field(unique=True, max_length=32)
+    hash: str = Field(max_length=64)
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    name: str | None = Field(default=None, max_length=200)
+    created_at: float
+    revoked_at: float | None = None
+
+
+class Registration(SQLModel, table=True):
+    """An org's subscription. ``secret``, ``previous_secret`` and ``headers`` hold
+    ciphertext (see :mod:`hookruntime.store.crypto`)."""
+
+    __tablename__ = "registrations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=64)
+    rev: str = Field(max_length=40)
+    url: str = Field(max_length=2048)
+    topics: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    profile: str = Field(max_length=32)
+    secret: str = Field(sa_column=Column(Text, nullable=False))
+    previous_secret: str | None = Field(default=None, sa_column=Column(Text))
+    previous_secret_until: float | None = None
+    headers: str | None = Field(default=None, sa_column=Column(Text))
+    integration_id: str = Field(max_length=36)
+    priority: int = 0
+    on_failure: str | None = Field(default=None, max_length=8)
+    timeout: float | None = None
+    ordered: bool = False
+    retry_schedule: list[float] | None = Field(default=None, sa_column=Column(JSON))
+    max_attempts: int | None = None
+    signed_responses: bool = False
+    active: bool = True
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500)
+    created_at: float
+    updated_at: float
+
+
+class RegistrationTopic(SQLModel, table=True):
+    """One row per (registration, topic): the index that finds who receives a topic."""
+
+    __tablename__ = "registration_topics"
+    __table_args__ = (Index("ix_registration_topics_org_topic", "org_id", "topic"),)
+
+    registration_id: str = Field(
+        sa_column=Column(ForeignKey("registrations.id", ondelete="CASCADE"), primary_key=True)
+    )
+    topic: str = Field(primary_key=True, max_length=128)
+    org_id: str = Field(max_length=64)
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+    __table_args__: Any = (
+        UniqueConstraint("org_id", "idempotency_key", name="uq_events_org_idempotency_key"),
+        Index("ix_events_org_created", "org_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    org_id: str = Field(max_length=64)
+    topic: str = Field(max_length=128)
+    key: str | None = Field(default=None, max_length=200)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    request_hash: str | None = Field(default=None, max_length=64)
+    created_at: float
+
+
+class Delivery(SQLModel, table=True):
+    """Event x registration: the unit of retry state."""
+
+    __tablename__ = "deliveries"
+    __table_args__: Any = (
+        Index("ix_deliveries_due", "status", "next_at"),
+        Index("ix_deliveries_registration", "registration_id", "status"),
+        Index("ix_deliveries_org", "org_id", "status", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    event_id: str = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    registration_id: str = Field(
+        sa_column=Column(ForeignKey("registrations.id", ondelete="CASCADE"), nullable=False)
+    )
+    org_id: str = Field(max_length=64)
+    topic: str = Field(max_length=128)
+    key: str | None = Field(default=None, max_length=200)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    next_at: float
+    lease_until: float | None = None
+    worker: str | None = Field(default=None, max_length=64)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: float
+    updated_at: float
+    delivered_at: float | None = None
+
+
+class Attempt(SQLModel, table=True):
+    """One HTTP try, of a delivery (``delivery_id``) or of a blocking call (``call_id``)."""
+
+    __tablename__ = "attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    org_id: str = Field(max_length=64)
+    registration_id: str = Field(max_length=40, index=True)
+    delivery_id: str | None = Field(
+        default=None,
+        sa_column=Column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True),
+    )
+    call_id: str | None = Field(default=None, max_length=40)
+    event_id: str | None = Field(default=None, max_length=40)
+    topic: str = Field(max_length=128)
+    number: int = 1
+    outcome: str = Field(max_length=16)
+    status_code: int | None = None
+    latency_ms: float = 0.0
+    error: str | None = Field(default=None, max_length=1000)
+    response: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: float = Field(index=True)
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+# The Core tables, for statements that skip the ORM.
+ORGS = _table(Org)
+API_KEYS = _table(ApiKey)
+REGISTRATIONS = _table(Registration)
+REGISTRATION_TOPICS = _table(RegistrationTopic)
+EVENTS = _table(Event)
+DELIVERIES = _table(Delivery)
+ATTEMPTS = _table(Attempt)

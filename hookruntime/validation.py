@@ -1,0 +1,216 @@
+"""Field checks shared by the control plane's entry points; each returns a problem or None."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .catalog import Catalog
+from .errors import FieldError, ValidationError
+from .profiles import PROFILES
+from .store.orgs import valid_org
+
+__all__ = [
+    "MAX_HEADERS",
+    "RESERVED_HEADERS",
+    "check_registration",
+    "header_problems",
+    "schedule_problem",
+    "url_problem",
+]
+
+MAX_URL = 2048
+MAX_HEADERS = 20
+MAX_DELAY = 7 * 86_400.0
+MAX_TIMEOUT = 60.0
+
+#: Headers a registration may not set: transport framing and every profile's signature.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-servicehook-event",
+        "x-servicehook-timestamp",
+        "x-servicehook-uuid",
+        "x-servicehook-signature",
+        "x-servicehook-id",
+        "x-signature-sha256",
+        "x-hook-depth",
+    }
+)
+_TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+
+
+def url_problem(url: Any) -> str | None:
+    if not isinstance(url, str) or not url:
+        return "give the receiver's URL"
+    if len(url) > MAX_URL:
+        return f"URL is longer than {MAX_URL} characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"URL is malformed: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "URL must start with http:// or https://"
+    if not parts.hostname:
+        return "URL has no host"
+    if parts.username or parts.password:
+        return "URL must not carry credentials; send them as a custom header"
+    if parts.fragment:
+        return "URL must not have a #fragment"
+    if port == 0:
+        return "URL port must be between 1 and 65535"
+    if any(ch.isspace() for ch in url):
+        return "URL must not contain whitespace"
+    return None
+
+
+def header_problems(headers: Any) -> list[tuple[str, str]]:
+    """(field, message) pairs for a custom-headers mapping."""
+    if not isinstance(headers, Mapping):
+        return [("headers", "must be an object of header name → value")]
+    found: list[tuple[str, str]] = []
+    if len(headers) > MAX_HEADERS:
+        found.append(("headers", f"at most {MAX_HEADERS} custom headers"))
+    seen: set[str] = set()
+    for name, value in headers.items():
+        where = f"headers.{name}"
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            found.append((where, "header name must be an HTTP token (letters, digits, -)"))
+            continue
+        if name.lower() in RESERVED_HEADERS:
+            found.append((where, f"{name} is set by hookruntime and cannot be overridden"))
+        if name.lower() in seen:
+            found.append((where, "header given twice"))
+        seen.add(name.lower())
+        if not isinstance(value, str) or not value:
+            found.append((where, "header value must be a non-empty string"))
+        elif len(value) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            found.append((where, "header value must be printable and at most 1024 characters"))
+    return found
+
+
+def schedule_problem(schedule: Any) -> str | None:
+    if not isinstance(schedule, list | tuple) or len(schedule) > 30:
+        return "must be a list of at most 30 delays in seconds"
+    for delay in schedule:
+        if (
+            isinstance(delay, bool)
+            or not isinstance(delay, int | float)
+            or not math.isfinite(delay)
+            or not 0 <= delay <= MAX_DELAY
+        ):
+            return f"each delay must be a number of seconds from 0 to {MAX_DELAY:g}"
+    return None
+
+
+def timeout_problem(timeout: Any) -> str | None:
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        return f"must be a number of seconds in (0, {MAX_TIMEOUT:g}]"
+    return None
+
+
+def check_registration(
+    catalog: Catalog, values: dict[str, Any], scopes: Iterable[str] | None
+) -> dict[str, Any]:
+    """Validate every field of a registration at once; return them normalised.
+
+    ``scopes`` (an API caller's) must cover each topic's required scopes; None trusts.
+    """
+    errors: list[FieldError] = []
+
+    def bad(field: str, message: str) -> None:
+        errors.append(FieldError(field, message))
+
+    if not valid_org(values["org"]):
+        bad("org", "must be 1 to 64 letters, digits, . _ -")
+    raw_topics = values["topics"]
+    topic_names = [raw_topics] if isinstance(raw_topics, str) else list(raw_topics or [])
+    topic_names = list(dict.fromkeys(topic_names))
+    if not topic_names:
+        bad("topics", "give at least one topic")
+    if len(topic_names) > 100:
+        bad("topics", "at most 100 topics per registration")
+    granted = None if scopes is None else set(scopes)
+    topics = []
+    for index, name in enumerate(topic_names):
+        if not isinstance(name, str) or name not in catalog:
+            errors.extend(_catalog_errors(catalog, name, f"topics.{index}"))
+            continue
+        topic = catalog[name]
+        topics.append(topic)
+        missing = [s for s in topic.scopes if granted is not None and s not in granted]
+        if missing:
+            bad(f"topics.{index}", f"topic {name!r} needs scope(s) {', '.join(missing)}")
+    problem = url_problem(values["url"])
+    if problem:
+        bad("url", problem)
+    profile_name = values["profile"]
+    if profile_name is None:
+        defaults = {t.profile for t in topics}
+        profile_name = defaults.pop() if len(defaults) == 1 else "standard"
+    profile = PROFILES.get(profile_name) if isinstance(profile_name, str) else None
+    if profile is None:
+        bad("profile", f"unknown profile {profile_name!r}; known: {', '.join(sorted(PROFILES))}")
+    else:
+        if values["secret"] is None:
+            values["secret"] = profile.generate_secret()
+        problem = profile.secret_problem(values["secret"])
+        if problem:
+            bad("secret", problem)
+    priority = values["priority"]
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 10_000:
+        bad("priority", "must be an integer from -10000 to 10000")
+    if values["on_failure"] not in (None, "ignore", "deny"):
+        bad("on_failure", "must be 'ignore' or 'deny'")
+    if values["timeout"] is not None and (problem := timeout_problem(values["timeout"])):
+        bad("timeout", problem)
+    for flag in ("ordered", "signed_responses", "active"):
+        if not isinstance(values[flag], bool):
+            bad(flag, "must be true or false")
+    errors.extend(FieldError(f, m) for f, m in header_problems(values["headers"]))
+    schedule = values["retry_schedule"]
+    if schedule is not None:
+        schedule = list(schedule) if isinstance(schedule, list | tuple) else schedule
+        if problem := schedule_problem(schedule):
+            bad("retry_schedule", problem)
+    attempts = values["max_attempts"]
+    if attempts is not None and (
+        isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100
+    ):
+        bad("max_attempts", "must be an integer from 1 to 100")
+    description = values["description"]
+    if description is not None and (not isinstance(description, str) or len(description) > 500):
+        bad("description", "must be text of at most 500 characters")
+    if errors:
+        raise ValidationError(errors)
+    return {
+        **values,
+        "topics": topic_names,
+        "profile": profile_name,
+        "retry_schedule": schedule,
+    }
+
+
+def _catalog_errors(catalog: Catalog, name: Any, field: str) -> tuple[FieldError, ...]:
+    try:
+        catalog.get_topic(str(name), field)
+    except ValidationError as exc:
+        return exc.errors
+    return ()

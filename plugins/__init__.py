@@ -1,0 +1,1 @@
+"""The built-in plugins, installed through the ``hookruntime.plugins`` entry points."""

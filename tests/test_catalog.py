@@ -1,0 +1,172 @@
+"""The catalog the built-in plugins declare: every seed topic, with schemas and samples."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hookruntime import HookRuntime, Topic, UnknownTopicError, ValidationError
+from hookruntime.plugins import discover
+
+SEED_000_PUNCH = (
+    '{"punch":{"id":2,"punched_at":"2022-08-28T17:36:59.163781Z","punch_type":"IN",'
+    '"photo_url":"","body_temp":null,"body_temp_unit":null,"body_temp_status":null,'
+    '"person":{"id":1,"first_name":"Rohit","last_name":"","mobile_number":"+91 9999999999",'
+    '"email":"","dob":null,"primary_face_image_url":"","picture_url":null,'
+    '"people_custom_data":{"data":[],"form_schema_revision_id":1},'
+    '"people_form_schema_revision_id":1,"is_blacklisted":false,'
+    '"created_at":"2023-06-14T06:23:40.675961Z"},"shift":{"id":1,"name":"Flexible Shift",'
+    '"code":"flexible-shift","type":"FLEXIBLE","created_at":"2022-02-02T12:12:09.798381Z",'
+    '"updated_at":"2022-02-02T12:12:09.798398Z"},"attendance":{"id":1,'
+    '"attendance_date":"2022-08-28","shift_id":1,"person_id":1,'
+    '"created_at":"2022-08-28T04:06:37.512632Z","updated_at":"2022-08-28T17:36:59.683209Z"},'
+    '"created_at":"2022-08-28T17:36:59.540351Z","updated_at":"2022-08-28T17:36:59.540375Z",'
+    '"space_id":1,"organization_id":1}}'
+)
+
+RESOURCE_FAMILIES = {
+    "customers": ("created", "updated", "deleted"),
+    "events": ("created", "updated", "deleted"),
+    "services": ("created", "updated", "deleted"),
+    "resources": ("created", "updated", "deleted"),
+    "companies": ("created", "updated", "deleted"),
+    "managers": ("created", "updated", "deleted"),
+    "enterprises": ("updated",),
+    "customer_fields": ("created", "updated", "deleted"),
+    "shifts": ("created", "updated", "deleted"),
+    "notifications": ("created",),
+    "service_groups": ("created", "updated", "deleted"),
+}
+
+EXPECTED: dict[str, tuple[str, str]] = {
+    "user_logged_in": ("blocking", "identity"),
+    "user_registered": ("blocking", "identity"),
+    "profile_updated": ("queued", "identity"),
+    "booking_updated": ("queued", "booking"),
+    "booking_state_changed": ("queued", "booking"),
+    "before_confirmation": ("blocking", "booking"),
+    "before_reminder": ("blocking", "booking"),
+    **{
+        f"{family}.{action}": ("queued", "booking")
+        for family, actions in RESOURCE_FAMILIES.items()
+        for action in actions
+    },
+    **{
+        f"people.{a}": ("queued", "workforce")
+        for a in ("create", "update", "delete", "bulk_create", "bulk_update", "bulk_delete")
+    },
+    **{
+        name: ("queued", "workforce")
+        for name in (
+            "punch.create",
+            "punch.update",
+            "attendance.create",
+            "attendance.update",
+            "visit.checkin",
+            "visit.checkout",
+            "visit.update",
+        )
+    },
+    **{
+        name: ("queued", "verification")
+        for name in (
+            "verification.started",
+            "verification.completed",
+            "verification.failed",
+            "liveness.started",
+            "liveness.completed",
+            "liveness.failed",
+            "batch.completed",
+            "reference.created",
+        )
+    },
+    **{
+        f"webhook.{a}": ("queued", "hookruntime")
+        for a in ("created", "updated", "deleted", "test", "disabled")
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def catalog_json() -> list[dict[str, object]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "hookruntime.cli", "topics", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return list(json.loads(out.stdout))
+
+
+def test_topics_json_lists_every_seed_topic_with_mode_and_plugin(catalog_json) -> None:
+    listed = {t["name"]: (t["mode"], t["plugin"]) for t in catalog_json}
+    assert listed == EXPECTED
+    for topic in catalog_json:
+        assert {"name", "mode", "plugin", "scopes"} <= set(topic)
+
+
+def test_resource_topics_carry_the_seed_003_scopes(catalog_json) -> None:
+    scopes = {t["name"]: t["scopes"] for t in catalog_json}
+    assert scopes["customers.created"] == ["customers"]
+    assert scopes["events.deleted"] == ["events", "customers", "resources", "services"]
+    assert scopes["services.updated"] == ["resources", "services"]
+    assert scopes["managers.created"] == ["bm_managers"]
+    assert scopes["shifts.deleted"] == ["shift", "resources"]
+    assert scopes["before_confirmation"] == ["events", "customers", "resources", "services"]
+    assert scopes["profile_updated"] == []
+
+
+def test_default_profiles_follow_the_settled_details(catalog_json) -> None:
+    profiles = {t["name"]: t["profile"] for t in catalog_json}
+    assert profiles["user_logged_in"] == profiles["booking_state_changed"] == "jws"
+    assert profiles["punch.create"] == "servicehook"
+    assert profiles["liveness.completed"] == "envelope"
+    assert profiles["customers.created"] == profiles["webhook.disabled"] == "standard"
+
+
+def test_samples_come_from_the_seeds() -> None:
+    catalog = HookRuntime(plugins=discover()).catalog
+    punch = catalog["punch.create"].sample
+    assert json.dumps(punch, separators=(",", ":")) == SEED_000_PUNCH
+    assert catalog["profile_updated"].sample == {
+        "auditLog": [],
+        "id": "profile_org_id",
+        "email": "john@doe.com",
+        "rev": "1-1324",
+        "firstName": "John",
+        "lastName": "Doe",
+        "userFields": [],
+    }
+    assert catalog["verification.completed"].sample["verification_score"] == 0.9234
+    assert catalog["liveness.failed"].sample["failure_reason"] == "photo_attack_detected"
+    assert catalog["batch.completed"].sample["results"][0]["image_id"] == "img_001"
+    assert catalog["webhook.test"].sample["message"] == "Webhook test successful"
+
+
+def test_blocking_topics_have_deadlines_and_failure_policies() -> None:
+    catalog = HookRuntime().catalog
+    for topic in catalog.values():
+        if topic.blocking:
+            assert topic.deadline and topic.on_failure in ("ignore", "deny")
+            assert "/id" in topic.reserved
+        else:
+            assert topic.deadline is None
+
+
+def test_topic_validate_names_the_path_that_breaks_the_schema() -> None:
+    catalog = HookRuntime().catalog
+    with pytest.raises(ValidationError) as caught:
+        catalog["punch.create"].validate({"punch": {"no_id": 1}})
+    assert caught.value.errors[0].field == "data.punch"
+    assert "'id' is a required property" in caught.value.errors[0].message
+    catalog["punch.create"].validate(catalog["punch.create"].sample)
+
+
+def test_an_unknown_topic_names_the_close_ones() -> None:
+    catalog = HookRuntime().catalog
+    with pytest.raises(UnknownTopicError, match="did you mean 'profile_updated'"):
+        catalog.get_topic("profile_uploaded")
+    assert isinstance(catalog.get_topic("punch.create"), Topic)

@@ -1,0 +1,121 @@
+"""The store on both engines: migrations equal the models, WAL, secrets sealed at rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hookruntime import ConfigurationError, HookRuntime, StoreError
+from hookruntime.store import Database, SecretBox, migrate, schema_drift
+from hookruntime.store.crypto import generate_master_key
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_migrating_an_empty_sqlite_database_gives_the_models_schema(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        await migrate(database)
+        assert await schema_drift(database) == []
+    finally:
+        await database.dispose()
+
+
+async def test_migrating_an_empty_postgresql_database_gives_the_models_schema(
+    empty_pg_url: str,
+) -> None:
+    database = Database(empty_pg_url)
+    try:
+        await migrate(database)
+        assert await schema_drift(database) == []
+        await migrate(database)  # idempotent: a second run is a no-op
+    finally:
+        await database.dispose()
+
+
+async def test_schema_drift_sees_a_missing_column(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 'drift.db'}")
+    try:
+        await migrate(database)
+        async with database.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE deliveries DROP COLUMN worker"))
+        drift = await schema_drift(database)
+        assert any("worker" in repr(item) for item in drift)
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path, master_key: str) -> None:
+    url = f"sqlite:///{tmp_path / 'wal.db'}"
+    async with (
+        HookRuntime(url, workers=0, master_key=master_key) as runtime,
+        runtime.database.engine.connect() as conn,
+    ):
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_secrets_and_header_values_are_encrypted_at_rest(runtime: HookRuntime) -> None:
+    reg = await runtime.registrations.create(
+        org="acme",
+        topics=["profile_updated"],
+        url="https://crm.example/hooks",
+        secret="signature_secret_plain",
+        headers={"X-Shared-Token": "header-secret-value"},
+    )
+    async with runtime.database.engine.connect() as conn:
+        row = (await conn.execute(text("SELECT * FROM registrations"))).mappings().one()
+    dump = repr(dict(row))
+    assert "signature_secret_plain" not in dump
+    assert "header-secret-value" not in dump
+    assert "X-Shared-Token" not in dump
+    assert row["secret"].startswith("v1:")
+    assert reg.secret == "signature_secret_plain"
+
+
+async def test_the_same_models_serve_both_engines(runtime: HookRuntime) -> None:
+    await runtime.registrations.create(
+        org="acme", topics=["punch.create"], url="https://hr.example/in"
+    )
+    async with runtime.database.engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM registration_topics"))).scalar()
+    assert count == 1
+
+
+def test_secret_box_refuses_a_foreign_key() -> None:
+    sealed = SecretBox(generate_master_key()).seal("s3cret")
+    with pytest.raises(StoreError, match="MASTER_KEY differs"):
+        SecretBox(generate_master_key()).open(sealed)
+
+
+@pytest.mark.parametrize("key", ["not base64!", "c2hvcnQ="])
+def test_a_bad_master_key_is_a_configuration_error(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="HOOKRUNTIME_MASTER_KEY"):
+        SecretBox(key)
+
+
+@pytest.mark.parametrize("url", ["mysql://root@localhost/x", "not a url", "redis://localhost"])
+def test_unsupported_database_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(ConfigurationError):
+        Database(url)
+
+
+async def test_postgresql_needs_a_master_key(pg_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="HOOKRUNTIME_MASTER_KEY is required"):
+        async with HookRuntime(pg_url, workers=0, environ={}):
+            pass
+
+
+async def test_sqlite_default_keeps_its_generated_key_beside_the_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'hooks.db'}"
+    async with HookRuntime(url, workers=0, environ={}) as runtime:
+        reg = await runtime.registrations.create(
+            org="acme", topics=["profile_updated"], url="https://crm.example/h"
+        )
+    key_file = tmp_path / "hooks.db.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    async with HookRuntime(url, workers=0, environ={}) as runtime:  # reopened: same key
+        again = await runtime.registrations.get(reg.id, org="acme")
+    assert again.rev == reg.rev
