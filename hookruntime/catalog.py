@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
-import jsonschema
-from jsonschema.validators import validator_for
+import jsonschema_rs
 
 from .errors import FieldError, PluginError, UnknownTopicError, ValidationError
 
@@ -77,27 +77,30 @@ class Topic:
             for scope in self.scopes
             if not scope or " " in scope
         )
-        cls = validator_for(self.schema)
         try:
-            cls.check_schema(dict(self.schema))
-        except jsonschema.SchemaError as exc:
-            found.append(f"{self.name}: invalid JSON schema: {exc.message}")
+            validator = jsonschema_rs.validator_for(dict(self.schema))
+        except (jsonschema_rs.ValidationError, ValueError) as exc:
+            reason = str(exc).splitlines()[0]
+            found.append(f"{self.name}: invalid JSON schema: {reason}")
             return found
-        error = jsonschema.exceptions.best_match(cls(self.schema).iter_errors(self.sample))
-        if error is not None:
-            where = "/".join(map(str, error.absolute_path)) or "(root)"
+        for error in list(validator.iter_errors(self.sample))[:1]:
+            where = "/".join(map(str, error.instance_path)) or "(root)"
             found.append(f"{self.name}: sample does not fit the schema at {where}: {error.message}")
         return found
 
+    @cached_property
+    def _validator(self) -> Any:
+        return jsonschema_rs.validator_for(dict(self.schema))
+
     def validate(self, data: Any, field_name: str = "data") -> None:
         """Raise :class:`ValidationError` listing where ``data`` breaks this topic's schema."""
-        cls = validator_for(self.schema)
-        errors = sorted(cls(self.schema).iter_errors(data), key=lambda e: list(e.absolute_path))
-        if errors:
-            raise ValidationError(
-                FieldError(".".join([field_name, *map(str, e.absolute_path)]), e.message)
-                for e in errors[:20]
-            )
+        if self._validator.is_valid(data):
+            return
+        errors = list(self._validator.iter_errors(data))[:20]
+        raise ValidationError(
+            FieldError(".".join([field_name, *map(str, e.instance_path)]), e.message)
+            for e in errors
+        )
 
 
 class Catalog(Mapping[str, Topic]):

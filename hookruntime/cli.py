@@ -36,6 +36,7 @@ EXIT_CODES = """exit codes:
   3  not found
   4  conflict (stale rev)
   5  configuration or plugin error
+  6  a blocking call was denied (`call`)
 """
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
@@ -186,6 +187,40 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_call(args: argparse.Namespace) -> int:
+    data = _json_argument(args.data)
+    async with _runtime(args) as runtime:
+        result = await runtime.call(args.topic, data, org=args.org, deadline=args.deadline)
+    verdict = "allowed" if result.allowed else f"denied: {result.reason}"
+    lines = [
+        f"{verdict} in {result.elapsed * 1000:.1f} ms" + (" (partial)" if result.partial else "")
+    ]
+    lines += [
+        f"  {o.registration_id}  {o.status:<12} {o.http_status or '-':>3}  "
+        f"{o.latency * 1000:7.1f} ms  {o.detail or ''}"
+        for o in result.outcomes
+    ]
+    if result.patch:
+        lines.append(f"patch: {json.dumps(result.patch)}")
+    _emit(args, result.to_dict(), "\n".join(lines))
+    return 0 if result.allowed else 6
+
+
+async def cmd_bench_blocking(args: argparse.Namespace) -> int:
+    from .bench import blocking
+
+    results = await anyio.to_thread.run_sync(blocking.run, args.n)
+    _emit(args, results, blocking.render(results))
+    return 0
+
+
+def _json_argument(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ValidationError.single("data", f"not JSON: {exc}") from None
+
+
 # -- parser ------------------------------------------------------------------------
 
 
@@ -271,6 +306,27 @@ def _parser() -> argparse.ArgumentParser:
     verb(key_verbs, "list", cmd_keys_list, "List an org's API keys (never their secrets).", [org])
     revoke = verb(key_verbs, "revoke", cmd_keys_revoke, "Revoke an API key by id.", [org])
     revoke.add_argument("id")
+
+    call = verb(
+        verbs,
+        "call",
+        cmd_call,
+        "Make a blocking call and print the merged result (exit 6 when denied).",
+        [org],
+    )
+    call.add_argument("topic", help="a blocking topic, e.g. user_logged_in")
+    call.add_argument("data", help="the topic's data as JSON")
+    call.add_argument("--deadline", type=float, help="seconds, when tighter than the topic's")
+
+    bench = verbs.add_parser("bench", help="Benchmarks that print ratios measured in one run.")
+    bench_verbs = bench.add_subparsers(dest="action", required=True, metavar="ACTION")
+    bench_blocking = verb(
+        bench_verbs,
+        "blocking",
+        cmd_bench_blocking,
+        "Blocking call overhead over a raw POST, and deadline precision.",
+    )
+    bench_blocking.add_argument("--n", type=int, default=2000, help="calls per measurement")
 
     regs = verbs.add_parser("registrations", help="List, create and delete registrations.")
     reg_verbs = regs.add_subparsers(dest="action", required=True, metavar="ACTION")

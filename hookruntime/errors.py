@@ -8,7 +8,12 @@
     ├── NotFoundError           no such object in this org (another org's objects included)
     ├── ConflictError           a stale `rev`, or a duplicate
     ├── StoreError              the database failed underneath us
-    └── VerificationError       a receiver could not verify a request's signature
+    ├── VerificationError       a receiver could not verify a request's signature
+    ├── ReentrancyError         a blocking call made while serving a blocking hook
+    └── TransportError          an outbound request got no complete response
+        ├── ConnectError        no connection (refused, reset, DNS, TLS)
+        ├── RequestTimeout      the time allowed ran out
+        └── ResponseTooLarge    the response body passed the size cap
 
 Lower-level errors are translated with ``raise … from`` so the cause stays visible.
 """
@@ -21,11 +26,16 @@ from dataclasses import dataclass
 __all__ = [
     "ConfigurationError",
     "ConflictError",
+    "ConnectError",
     "FieldError",
     "HookRuntimeError",
     "NotFoundError",
     "PluginError",
+    "ReentrancyError",
+    "RequestTimeout",
+    "ResponseTooLarge",
     "StoreError",
+    "TransportError",
     "UnknownTopicError",
     "ValidationError",
     "VerificationError",
@@ -101,3 +111,23 @@ class StoreError(HookRuntimeError):
 
 class VerificationError(HookRuntimeError):
     """A request's signature, timestamp or format did not verify."""
+
+
+class ReentrancyError(HookRuntimeError):
+    """A blocking call was made while serving a blocking hook of the same chain."""
+
+
+class TransportError(HookRuntimeError):
+    """An outbound request got no complete response."""
+
+
+class ConnectError(TransportError):
+    """No connection could be made or kept: refused, reset, name resolution, TLS."""
+
+
+class RequestTimeout(TransportError):
+    """The time allowed for the request ran out."""
+
+
+class ResponseTooLarge(TransportError):
+    """The response body passed the size cap."""

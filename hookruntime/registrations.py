@@ -11,7 +11,7 @@ import builtins
 import json
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -99,6 +99,15 @@ class Registrations:
         self._db = database
         self._catalog = catalog
         self._box = box
+        self._listeners: builtins.list[Callable[[str], None]] = []
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(org)`` after every write to one of the org's registrations."""
+        self._listeners.append(listener)
+
+    def _changed(self, org: str) -> None:
+        for listener in self._listeners:
+            listener(org)
 
     async def create(
         self,
@@ -159,6 +168,7 @@ class Registrations:
             await ensure_org(session, org)
             await session.execute(insert(_REGISTRATIONS).values(row))
             await _write_topics(session, registration_id, org, values["topics"])
+        self._changed(org)
         return self._view(row, reveal=True)
 
     async def get(self, registration_id: str, *, org: str) -> Registration:
@@ -232,6 +242,7 @@ class Registrations:
                     delete(_TOPICS).where(_TOPICS.c.registration_id == registration_id)
                 )
                 await _write_topics(session, registration_id, org, values["topics"])
+        self._changed(org)
         return self._view({**current, **row}, reveal="secret" in changes)
 
     async def rotate_secret(
@@ -265,6 +276,7 @@ class Registrations:
                 "updated_at": now,
             }
             await _compare_and_set(session, registration_id, org, current["rev"], row)
+        self._changed(org)
         return self._view({**current, **row}, reveal=True)
 
     async def delete(self, registration_id: str, *, org: str, rev: str | None = None) -> None:
@@ -279,6 +291,7 @@ class Registrations:
                     _REGISTRATIONS.c.rev == current["rev"],
                 )
             )
+        self._changed(org)
 
     def secrets(self, row: Mapping[str, Any], now: float | None = None) -> builtins.list[str]:
         """The plaintext secrets that sign for ``row``: current first, then a rotated-out

@@ -13,20 +13,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
+import anyio
+
+from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
 from .catalog import Catalog
 from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError
+from .http import HttpClient
 from .keys import Keys
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .registrations import Registrations
+from .store.attempts import AttemptLog
 from .store.crypto import SecretBox, generate_master_key, load_key_file
 from .store.engine import Database
 from .store.migrate import migrate
+from .targets import Directory
 
 __all__ = ["HookRuntime"]
 
@@ -51,6 +58,7 @@ class HookRuntime:
         concurrency: int | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
+        breaker: BreakerPolicy | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = Settings.from_env(
@@ -63,9 +71,13 @@ class HookRuntime:
         )
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
         self.auto_migrate = auto_migrate
+        self.breakers = Breakers(breaker)
         self._database: Database | None = None
         self._keys: Keys | None = None
         self._registrations: Registrations | None = None
+        self._caller: BlockingCaller | None = None
+        self._attempts: AttemptLog | None = None
+        self._stack: AsyncExitStack | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> HookRuntime:
@@ -75,26 +87,44 @@ class HookRuntime:
     # -- lifecycle ---------------------------------------------------------------
 
     async def open(self) -> None:
-        if self._database is not None:
+        """Open the store (migrating it unless ``auto_migrate=False``), the HTTP client
+        and the background tasks."""
+        if self._stack is not None:
             raise HookRuntimeError("this HookRuntime is already open")
-        database = Database(self.settings.database_url)
-        try:
+        async with AsyncExitStack() as stack:
+            database = Database(self.settings.database_url)
+            stack.push_async_callback(database.dispose)
             box = SecretBox(self._master_key(database))
             if self.auto_migrate:
                 await migrate(database)
-        except BaseException:
-            await database.dispose()
-            raise
-        self._database = database
-        self._keys = Keys(database, self.catalog)
-        self._registrations = Registrations(database, self.catalog, box)
+            client = HttpClient(limit=max(self.settings.concurrency * 4, 256))
+            await client.open()
+            stack.push_async_callback(client.aclose)
+            attempts = AttemptLog(database)
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.push_async_callback(self._drain, attempts)
+            tasks.start_soon(attempts.run)
+            registrations = Registrations(database, self.catalog, box)
+            self._database, self._attempts = database, attempts
+            self._keys = Keys(database, self.catalog)
+            self._registrations = registrations
+            directory = Directory(database, registrations)
+            self._caller = BlockingCaller(self.catalog, directory, client, attempts, self.breakers)
+            self._stack = stack.pop_all()
         log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
 
     async def close(self) -> None:
-        database, self._database = self._database, None
-        self._keys = self._registrations = None
-        if database is not None:
-            await database.dispose()
+        stack, self._stack = self._stack, None
+        self._database = self._keys = self._registrations = None
+        self._caller = self._attempts = None
+        if stack is not None:
+            await stack.aclose()
+
+    @staticmethod
+    async def _drain(attempts: AttemptLog) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await attempts.close()
+            await attempts.flush()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -127,6 +157,24 @@ class HookRuntime:
         self.database  # noqa: B018
         assert self._registrations is not None
         return self._registrations
+
+    @property
+    def attempts(self) -> AttemptLog:
+        self.database  # noqa: B018
+        assert self._attempts is not None
+        return self._attempts
+
+    # -- hooks -------------------------------------------------------------------
+
+    async def call(
+        self, topic: str, data: Any, *, org: str, deadline: float | None = None
+    ) -> CallResult:
+        """Call every active registration of ``org`` for the blocking ``topic`` at once and
+        merge their answers; returns by the deadline (the topic's, or ``deadline`` seconds
+        when tighter) whatever the receivers do."""
+        self.database  # noqa: B018
+        assert self._caller is not None
+        return await self._caller.call(topic, data, org=org, deadline=deadline)
 
     def _master_key(self, database: Database) -> str:
         if self.settings.master_key:

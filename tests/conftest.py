@@ -85,3 +85,11 @@ def master_key() -> str:
 async def runtime(database_url: str, master_key: str) -> AsyncIterator[HookRuntime]:
     async with HookRuntime(database_url, workers=0, master_key=master_key) as opened:
         yield opened
+
+
+@pytest.fixture
+async def sqlite_runtime(tmp_path: Path, master_key: str) -> AsyncIterator[HookRuntime]:
+    """A runtime on a SQLite file, for tests whose subject is not the database."""
+    url = f"sqlite:///{tmp_path / 'hooks.db'}"
+    async with HookRuntime(url, workers=0, master_key=master_key) as opened:
+        yield opened

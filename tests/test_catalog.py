@@ -161,7 +161,7 @@ def test_topic_validate_names_the_path_that_breaks_the_schema() -> None:
     with pytest.raises(ValidationError) as caught:
         catalog["punch.create"].validate({"punch": {"no_id": 1}})
     assert caught.value.errors[0].field == "data.punch"
-    assert "'id' is a required property" in caught.value.errors[0].message
+    assert '"id" is a required property' in caught.value.errors[0].message
     catalog["punch.create"].validate(catalog["punch.create"].sample)
 
 

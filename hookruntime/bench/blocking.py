@@ -1,0 +1,145 @@
+"""``hookruntime bench blocking``: what a blocking call costs over a raw POST, measured
+side by side in one run against a loopback receiver in its own process.
+
+(a) a raw POST with the same HTTP client; (b) ``runtime.call`` with one registration;
+(c) with ten; (d) deadline precision: calls with a 200 ms deadline where one receiver
+hangs, reporting how far past the deadline each call returned; (e) the floor under (c):
+ten concurrent raw POSTs with the same client, no runtime.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..blocking import BreakerPolicy
+from ..http import HttpClient
+from ..runtime import HookRuntime
+from ..store.crypto import generate_master_key
+from .stats import ReceiverProcess, summary
+
+__all__ = ["run"]
+
+CLAIMS = {"id": "profile_org_id", "email": "john@doe.com", "firstName": "John"}
+
+
+async def _sequential(n: int, action: Any) -> list[float]:
+    timings = []
+    for _ in range(n):
+        started = time.perf_counter()
+        await action()
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+async def _post(client: HttpClient, url: str, headers: dict[str, str], body: bytes) -> None:
+    await client.post(url, headers, body, timeout=5)
+
+
+async def _measure(receiver: ReceiverProcess, n: int, folder: Path) -> dict[str, Any]:
+    client = HttpClient()
+    await client.open()
+    url = receiver.url("raw")
+    headers = {"content-type": "application/json"}
+    body = b'{"id":"profile_org_id","email":"john@doe.com","firstName":"John"}'
+    await _sequential(200, lambda: client.post(url, headers, body, timeout=5))
+    raw = await _sequential(n, lambda: client.post(url, headers, body, timeout=5))
+
+    async def fan_out() -> None:
+        async with anyio.create_task_group() as group:
+            for index in range(10):
+                group.start_soon(_post, client, receiver.url(f"r{index}"), headers, body)
+
+    await _sequential(100, fan_out)
+    raw_fan_out = await _sequential(n // 2, fan_out)
+    await client.aclose()
+
+    results: dict[str, Any] = {"a_raw_post": summary(raw), "e_raw_fan_out_10": summary(raw_fan_out)}
+    for label, count in (("b_call_1_registration", 1), ("c_call_10_registrations", 10)):
+        async with HookRuntime(
+            f"sqlite:///{folder / f'{count}.db'}",
+            workers=0,
+            master_key=generate_master_key(),
+            allow_private_targets=True,
+        ) as runtime:
+            for index in range(count):
+                await runtime.registrations.create(
+                    org="bench",
+                    topics=["user_logged_in"],
+                    url=receiver.url(f"r{index}"),
+                    secret="signature_secret",
+                    profile="jws",
+                )
+
+            async def call(rt: HookRuntime = runtime) -> None:
+                await rt.call("user_logged_in", CLAIMS, org="bench")
+
+            await _sequential(200, call)
+            results[label] = summary(await _sequential(n if count == 1 else n // 2, call))
+
+    # The breaker would soon answer for the hanging receiver at once; keep it closed so
+    # that every call waits out its deadline.
+    never_open = BreakerPolicy(min_calls=10**9)
+    async with HookRuntime(
+        f"sqlite:///{folder / 'deadline.db'}",
+        workers=0,
+        master_key=generate_master_key(),
+        allow_private_targets=True,
+        breaker=never_open,
+    ) as runtime:
+        for path in ("ok", "hang"):
+            await runtime.registrations.create(
+                org="bench",
+                topics=["user_logged_in"],
+                url=receiver.url(path),
+                secret="signature_secret",
+            )
+        overshoot = []
+        for _ in range(200):
+            started = time.perf_counter()
+            await runtime.call("user_logged_in", CLAIMS, org="bench", deadline=0.2)
+            overshoot.append(time.perf_counter() - started - 0.2)
+        results["d_deadline_overshoot"] = summary(overshoot)
+
+    raw_p50 = results["a_raw_post"]["p50_ms"]
+    results["ratios"] = {
+        "b_over_a_p50": round(results["b_call_1_registration"]["p50_ms"] / raw_p50, 3),
+        "c_over_a_p50": round(results["c_call_10_registrations"]["p50_ms"] / raw_p50, 3),
+        "b_minus_a_p50_ms": round(results["b_call_1_registration"]["p50_ms"] - raw_p50, 3),
+        "c_over_e_p50": round(
+            results["c_call_10_registrations"]["p50_ms"] / results["e_raw_fan_out_10"]["p50_ms"], 3
+        ),
+    }
+    return results
+
+
+def run(n: int = 2000) -> dict[str, Any]:
+    with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
+        return anyio.run(_measure, receiver, n, Path(folder))
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = ["blocking calls against a loopback receiver (own process), sequential:"]
+    for key in (
+        "a_raw_post",
+        "b_call_1_registration",
+        "c_call_10_registrations",
+        "e_raw_fan_out_10",
+        "d_deadline_overshoot",
+    ):
+        r = results[key]
+        lines.append(
+            f"  {key:<26} p50 {r['p50_ms']:>8.3f} ms  p99 {r['p99_ms']:>8.3f} ms  "
+            f"max {r['max_ms']:>8.3f} ms  (n={r['n']})"
+        )
+    ratios = results["ratios"]
+    lines.append(
+        f"  (b)/(a) p50 {ratios['b_over_a_p50']:.2f}x  (+{ratios['b_minus_a_p50_ms']:.3f} ms)"
+        f"   (c)/(a) p50 {ratios['c_over_a_p50']:.2f}x"
+        f"   (c)/(e) p50 {ratios['c_over_e_p50']:.2f}x"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,136 @@
+"""Targets: active registrations ready to send to (secrets opened, profile resolved),
+cached per (org, topic) so that a blocking call or a worker does not read the
+database for every request.
+
+Writes made through this process's control plane drop the org's cache at once;
+changes made by another process are seen within ``ttl`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from .profiles import PROFILES, Message, Profile, RetryPolicy, SignedRequest
+from .registrations import Registrations
+from .store.engine import Database
+from .store.models import REGISTRATION_TOPICS, REGISTRATIONS
+
+__all__ = ["Directory", "Target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    registration_id: str
+    org: str
+    url: str
+    profile: Profile
+    secrets: tuple[str, ...]
+    headers: Mapping[str, str]
+    priority: int
+    created_at: float
+    on_failure: str | None
+    timeout: float | None
+    signed_responses: bool
+    integration_id: str
+    ordered: bool
+    retry_schedule: tuple[float, ...] | None
+    max_attempts: int | None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The profile's retry policy with this registration's overrides."""
+        default = self.profile.retry
+        return RetryPolicy(
+            schedule=default.schedule if self.retry_schedule is None else self.retry_schedule,
+            timeout=default.timeout if self.timeout is None else self.timeout,
+        )
+
+    def request(
+        self,
+        topic: str,
+        event_id: str,
+        payload: Any,
+        *,
+        timestamp: float | None = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> SignedRequest:
+        """The signed request for one attempt: custom headers, then the profile's own."""
+        rendered = self.profile.render(
+            Message(
+                topic,
+                event_id,
+                payload,
+                self.secrets,
+                time.time() if timestamp is None else timestamp,
+                self.integration_id,
+            )
+        )
+        headers = {**self.headers, **rendered.headers}
+        if extra:
+            headers.update(extra)
+        return SignedRequest(headers, rendered.body)
+
+
+class Directory:
+    """Active targets of each (org, topic), in registration order: ``priority``
+    ascending, then creation time."""
+
+    def __init__(self, database: Database, registrations: Registrations, ttl: float = 1.0) -> None:
+        self._db = database
+        self._registrations = registrations
+        self._ttl = ttl
+        self._cache: dict[tuple[str, str], tuple[float, tuple[Target, ...]]] = {}
+        registrations.on_change(self.invalidate)
+
+    def invalidate(self, org: str | None = None) -> None:
+        if org is None:
+            self._cache.clear()
+        else:
+            for key in [k for k in self._cache if k[0] == org]:
+                del self._cache[key]
+
+    async def targets(self, org: str, topic: str) -> tuple[Target, ...]:
+        now = time.monotonic()
+        cached = self._cache.get((org, topic))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        query = (
+            select(REGISTRATIONS)
+            .join(REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id)
+            .where(
+                REGISTRATION_TOPICS.c.org_id == org,
+                REGISTRATION_TOPICS.c.topic == topic,
+                REGISTRATIONS.c.active.is_(True),
+            )
+            .order_by(REGISTRATIONS.c.priority, REGISTRATIONS.c.created_at, REGISTRATIONS.c.id)
+        )
+        async with self._db.session() as session:
+            rows = (await session.execute(query)).mappings().all()
+        found = tuple(self._target(dict(row)) for row in rows)
+        self._cache[(org, topic)] = (now + self._ttl, found)
+        return found
+
+    def _target(self, row: dict[str, Any]) -> Target:
+        schedule = row["retry_schedule"]
+        return Target(
+            registration_id=row["id"],
+            org=row["org_id"],
+            url=row["url"],
+            profile=PROFILES[row["profile"]],
+            secrets=tuple(self._registrations.secrets(row)),
+            headers=self._registrations.headers(row),
+            priority=row["priority"],
+            created_at=row["created_at"],
+            on_failure=row["on_failure"],
+            timeout=row["timeout"],
+            signed_responses=row["signed_responses"],
+            integration_id=row["integration_id"],
+            ordered=row["ordered"],
+            retry_schedule=None if schedule is None else tuple(schedule),
+            max_attempts=row["max_attempts"],
+        )
