@@ -214,6 +214,122 @@ async def cmd_bench_blocking(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    runtime = HookRuntime(
+        args.database_url,
+        workers=max(args.workers or 1, 1),
+        concurrency=args.concurrency,
+        lease=args.lease,
+        allow_private_targets=args.allow_private_targets,
+    )
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with runtime:
+            print(
+                f"worker {runtime.workers[0].id} delivering on {runtime.database.dialect}",
+                file=sys.stderr,
+                flush=True,
+            )
+            async for _signal in signals:
+                print("stopping: finishing in-flight deliveries", file=sys.stderr, flush=True)
+                break
+    return 0
+
+
+async def cmd_emit(args: argparse.Namespace) -> int:
+    data = _json_argument(args.data)
+    async with _runtime(args) as runtime:
+        ids, count = await runtime.outbox.publish(args.topic, [data], org=args.org, keys=[args.key])
+    _emit(args, {"id": ids[0], "deliveries": count}, f"{ids[0]} ({count} deliveries)")
+    return 0
+
+
+def _since(text: str | None) -> float | None:
+    if text is None:
+        return None
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValidationError.single("since", f"{text!r} is not an ISO 8601 time") from None
+
+
+async def cmd_deliveries_list(args: argparse.Namespace) -> int:
+    async with _runtime(args) as runtime:
+        items = await runtime.deliveries.list(
+            org=args.org,
+            status=args.status,
+            topic=args.topic,
+            registration_id=args.registration,
+            since=_since(args.since),
+            until=_since(args.until),
+            limit=args.limit,
+            after=args.after,
+        )
+    lines = [
+        f"{d.id}  {d.status:<10} {d.attempts:>2} tries  {d.topic:<24} {d.registration_id}"
+        f"  {d.last_error or ''}"
+        for d in items
+    ]
+    _emit(args, [d.to_dict() for d in items], "\n".join(lines) or "no deliveries")
+    return 0
+
+
+async def cmd_deliveries_show(args: argparse.Namespace) -> int:
+    async with _runtime(args) as runtime:
+        item = await runtime.deliveries.get(args.id, org=args.org)
+    lines = [
+        f"{item.id}  {item.status}  event {item.event_id}  registration {item.registration_id}"
+    ]
+    lines += [
+        f"  #{a.number} {a.outcome:<9} {a.status_code or '-':>3} {a.latency_ms:8.1f} ms  "
+        f"{a.error or ''}"
+        for a in item.attempt_log
+    ]
+    _emit(args, item.to_dict(), "\n".join(lines))
+    return 0
+
+
+async def cmd_deliveries_retry(args: argparse.Namespace) -> int:
+    async with _runtime(args) as runtime:
+        if args.id:
+            item = await runtime.deliveries.retry(args.id, org=args.org)
+            _emit(args, item.to_dict(), f"{item.id} is {item.status} again")
+            return 0
+        bar = _Progress(enabled=not args.json and sys.stderr.isatty())
+        count = await runtime.deliveries.retry_many(
+            org=args.org,
+            status=args.status or "dead",
+            topic=args.topic,
+            registration_id=args.registration,
+            since=_since(args.since),
+            until=_since(args.until),
+            progress=bar.update,
+        )
+        bar.close()
+    _emit(args, {"retried": count}, f"retried {count} deliveries")
+    return 0
+
+
+class _Progress:
+    """A one-line progress bar on stderr, for a terminal only."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def update(self, done: int, total: int) -> None:
+        if self.enabled and total:
+            filled = int(30 * done / total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+
+
 def _json_argument(text: str) -> Any:
     try:
         return json.loads(text)
@@ -306,6 +422,66 @@ def _parser() -> argparse.ArgumentParser:
     verb(key_verbs, "list", cmd_keys_list, "List an org's API keys (never their secrets).", [org])
     revoke = verb(key_verbs, "revoke", cmd_keys_revoke, "Revoke an API key by id.", [org])
     revoke.add_argument("id")
+
+    worker = verb(
+        verbs,
+        "worker",
+        cmd_worker,
+        "Deliver queued events until SIGTERM (more processes or hosts on PostgreSQL).",
+    )
+    worker.add_argument(
+        "--workers",
+        type=int,
+        default=int(_env("WORKERS", "1") or 1),
+        help="delivery loops in this process (HOOKRUNTIME_WORKERS)",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        help="requests in flight per loop (HOOKRUNTIME_CONCURRENCY, default 256)",
+    )
+    worker.add_argument(
+        "--lease",
+        type=float,
+        help="seconds a claimed delivery stays claimed (HOOKRUNTIME_LEASE, default 60)",
+    )
+    worker.add_argument(
+        "--allow-private-targets",
+        action="store_true",
+        default=None,
+        help="allow receivers on loopback/private networks (development)",
+    )
+
+    emit = verb(verbs, "emit", cmd_emit, "Write one event of a queued topic to the outbox.", [org])
+    emit.add_argument("topic", help="a queued topic, e.g. punch.create")
+    emit.add_argument("data", help="the topic's data as JSON")
+    emit.add_argument("--key", help="ordering key (ordered registrations keep its order)")
+
+    dels = verbs.add_parser("deliveries", help="List, show and retry deliveries.")
+    del_verbs = dels.add_subparsers(dest="action", required=True, metavar="ACTION")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument(
+        "--status", choices=["pending", "delivering", "delivered", "failed", "dead"]
+    )
+    filters.add_argument("--topic")
+    filters.add_argument("--registration", help="a registration id")
+    filters.add_argument("--since", help="created at or after (ISO 8601)")
+    filters.add_argument("--until", help="created before (ISO 8601)")
+    listing_d = verb(
+        del_verbs, "list", cmd_deliveries_list, "List deliveries, oldest first.", [org, filters]
+    )
+    listing_d.add_argument("--limit", type=int, default=100)
+    listing_d.add_argument("--after", help="continue after this delivery id")
+    show = verb(del_verbs, "show", cmd_deliveries_show, "One delivery with its attempts.", [org])
+    show.add_argument("id")
+    again = verb(
+        del_verbs,
+        "retry",
+        cmd_deliveries_retry,
+        "Retry one delivery by id, or every one matching the filters (default: dead).",
+        [org, filters],
+    )
+    again.add_argument("id", nargs="?", help="one delivery; omit to retry by filter")
 
     call = verb(
         verbs,

@@ -28,7 +28,12 @@ class Settings:
     master_key: str | None = None
     allow_private_targets: bool = False
     workers: int = 1
-    concurrency: int = 64
+    concurrency: int = 256
+    registration_concurrency: int = 64
+    lease: float = 60.0
+    retention: float = 7 * 86_400.0
+    disable_after_failures: int = 50
+    disable_after: float = 86_400.0
     host: str = "127.0.0.1"
     port: int = 8000
 
@@ -55,6 +60,15 @@ class Settings:
             raise ConfigurationError("concurrency must be between 1 and 10000")
         if not 0 < self.port < 65536:
             raise ConfigurationError("port must be between 1 and 65535")
+        if self.registration_concurrency < 1:
+            raise ConfigurationError("registration_concurrency must be at least 1")
+        if not 2 <= self.lease <= 3600:
+            raise ConfigurationError("lease must be from 2 to 3600 seconds")
+        if self.retention <= 0 or self.disable_after < 0 or self.disable_after_failures < 1:
+            raise ConfigurationError(
+                "retention must be positive, disable_after non-negative, "
+                "disable_after_failures at least 1"
+            )
         return self
 
 
@@ -71,6 +85,11 @@ def _cast(name: str, kind: Any, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise ConfigurationError(f"{variable}={raw!r} is not an integer") from None
+    if kind in ("float", float):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{variable}={raw!r} is not a number") from None
     if kind == "str | None":
         return raw or None
     return raw

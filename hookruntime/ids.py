@@ -1,7 +1,8 @@
 """Identifiers: a short prefix naming the kind, then a time-ordered 26-character body.
 
 The body is a ULID in lower-case Crockford base32 (48 bits of milliseconds, 80 random
-bits), so ids sort by creation time, which keeps B-tree inserts at the right edge.
+bits), so ids sort by creation time, which keeps B-tree inserts at the right edge and
+gives ordered deliveries their order.
 """
 
 from __future__ import annotations
@@ -16,9 +17,20 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
 
 
+_last = 0
+
+
 def new_id(prefix: str) -> str:
-    """``evt_01jd…``: a prefix and a ULID body (two zero bits, 48 of time, 80 random)."""
+    """``evt_01jd…``: a prefix and a ULID body (two zero bits, 48 of time, 80 random).
+
+    Within a process ids strictly increase, even within one millisecond (the random
+    part of the previous id plus one), so emit order is id order.
+    """
+    global _last
     value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    if value <= _last:
+        value = _last + 1
+    _last = value
     pairs = _PAIRS
     return prefix + "_" + "".join([pairs[(value >> shift) & 1023] for shift in range(120, -1, -10)])
 

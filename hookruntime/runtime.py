@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
+from anyio.abc import TaskGroup, TaskStatus
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
 from .catalog import Catalog
@@ -28,6 +30,11 @@ from .http import HttpClient
 from .keys import Keys
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
+from .queue.deliveries import Deliveries
+from .queue.outbox import Outbox
+from .queue.records import Health
+from .queue.wake import Wakeup
+from .queue.worker import Worker, WorkerSettings
 from .registrations import Registrations
 from .store.attempts import AttemptLog
 from .store.crypto import SecretBox, generate_master_key, load_key_file
@@ -56,6 +63,7 @@ class HookRuntime:
         master_key: str | None = None,
         allow_private_targets: bool | None = None,
         concurrency: int | None = None,
+        lease: float | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
         breaker: BreakerPolicy | None = None,
@@ -68,6 +76,7 @@ class HookRuntime:
             master_key=master_key,
             allow_private_targets=allow_private_targets,
             concurrency=concurrency,
+            lease=lease,
         )
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
         self.auto_migrate = auto_migrate
@@ -77,6 +86,9 @@ class HookRuntime:
         self._registrations: Registrations | None = None
         self._caller: BlockingCaller | None = None
         self._attempts: AttemptLog | None = None
+        self._outbox: Outbox | None = None
+        self._deliveries: Deliveries | None = None
+        self.workers: list[Worker] = []
         self._stack: AsyncExitStack | None = None
 
     @classmethod
@@ -110,6 +122,10 @@ class HookRuntime:
             self._registrations = registrations
             directory = Directory(database, registrations)
             self._caller = BlockingCaller(self.catalog, directory, client, attempts, self.breakers)
+            wakeup = Wakeup()
+            self._outbox = Outbox(database, self.catalog, wakeup)
+            self._deliveries = Deliveries(database, wakeup)
+            await self._start_workers(stack, tasks, database, directory, client, wakeup)
             self._stack = stack.pop_all()
         log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
 
@@ -117,8 +133,65 @@ class HookRuntime:
         stack, self._stack = self._stack, None
         self._database = self._keys = self._registrations = None
         self._caller = self._attempts = None
+        self._outbox = self._deliveries = None
         if stack is not None:
             await stack.aclose()
+
+    async def _start_workers(
+        self,
+        stack: AsyncExitStack,
+        tasks: TaskGroup,
+        database: Database,
+        directory: Directory,
+        client: HttpClient,
+        wakeup: Wakeup,
+    ) -> None:
+        settings = self.settings
+        if not settings.workers:
+            return
+        worker_settings = WorkerSettings(
+            concurrency=settings.concurrency,
+            registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
+            lease=settings.lease,
+            health=Health(settings.disable_after_failures, settings.disable_after),
+        )
+        self.workers = [
+            Worker(database, directory, client, wakeup, worker_settings, self._disabled)
+            for _ in range(settings.workers)
+        ]
+        finished = []
+        for worker in self.workers:
+            done = anyio.Event()
+            finished.append(done)
+            await tasks.start(_until_done, worker, done)
+        tasks.start_soon(self._retention_loop)
+
+        async def stop() -> None:
+            for worker in self.workers:
+                worker.stop()
+            with anyio.CancelScope(shield=True):
+                for done in finished:
+                    await done.wait()
+            tasks.cancel_scope.cancel()
+
+        stack.push_async_callback(stop)
+
+    async def _retention_loop(self) -> None:
+        while True:
+            await anyio.sleep(300)
+            try:
+                pruned = await self.deliveries.prune(older_than=self.settings.retention)
+                if pruned:
+                    log.info("pruned %d delivered events", pruned)
+            except Exception:
+                log.exception("pruning failed; will try again")
+
+    async def _disabled(self, org: str, registration_id: str, summary: dict[str, Any]) -> None:
+        log.warning(
+            "registration %s of org %s disabled: %s", registration_id, org, summary.get("reason")
+        )
+        assert self._outbox is not None
+        await self._outbox.publish("webhook.disabled", [summary], org=org)
 
     @staticmethod
     async def _drain(attempts: AttemptLog) -> None:
@@ -176,6 +249,45 @@ class HookRuntime:
         assert self._caller is not None
         return await self._caller.call(topic, data, org=org, deadline=deadline)
 
+    async def emit(
+        self,
+        topic: str,
+        data: Any,
+        *,
+        org: str,
+        key: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> str:
+        """Write one event of the queued ``topic`` to the outbox (in ``session``'s
+        transaction when given) and return its id; workers deliver it."""
+        ids, _ = await self.outbox.publish(topic, [data], org=org, keys=[key], session=session)
+        return ids[0]
+
+    async def emit_many(
+        self,
+        topic: str,
+        items: Iterable[Any],
+        *,
+        org: str,
+        keys: Sequence[str | None] | None = None,
+        session: AsyncSession | None = None,
+    ) -> list[str]:
+        """Write many events of one topic in one transaction; their ids, in order."""
+        ids, _ = await self.outbox.publish(topic, items, org=org, keys=keys, session=session)
+        return ids
+
+    @property
+    def outbox(self) -> Outbox:
+        self.database  # noqa: B018
+        assert self._outbox is not None
+        return self._outbox
+
+    @property
+    def deliveries(self) -> Deliveries:
+        self.database  # noqa: B018
+        assert self._deliveries is not None
+        return self._deliveries
+
     def _master_key(self, database: Database) -> str:
         if self.settings.master_key:
             return self.settings.master_key
@@ -188,3 +300,12 @@ class HookRuntime:
                 "secrets at rest (make one with `hookruntime master-key`)"
             )
         return load_key_file(Path(f"{path}.key"))
+
+
+async def _until_done(
+    worker: Worker, done: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+) -> None:
+    try:
+        await worker.run(task_status=task_status)
+    finally:
+        done.set()

@@ -85,14 +85,31 @@ class Directory:
         self._registrations = registrations
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, tuple[Target, ...]]] = {}
+        self._by_id: dict[str, tuple[float, Target | None]] = {}
         registrations.on_change(self.invalidate)
 
     def invalidate(self, org: str | None = None) -> None:
         if org is None:
             self._cache.clear()
-        else:
-            for key in [k for k in self._cache if k[0] == org]:
-                del self._cache[key]
+            self._by_id.clear()
+            return
+        for key in [k for k in self._cache if k[0] == org]:
+            del self._cache[key]
+        for rid in [rid for rid, (_, t) in self._by_id.items() if t is None or t.org == org]:
+            del self._by_id[rid]
+
+    async def target(self, registration_id: str) -> Target | None:
+        """One registration, active or not, by id; None when it no longer exists."""
+        now = time.monotonic()
+        cached = self._by_id.get(registration_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        query = select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
+        async with self._db.session() as session:
+            row = (await session.execute(query)).mappings().one_or_none()
+        found = None if row is None else self._target(dict(row))
+        self._by_id[registration_id] = (now + self._ttl, found)
+        return found
 
     async def targets(self, org: str, topic: str) -> tuple[Target, ...]:
         now = time.monotonic()

@@ -20,9 +20,9 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-__all__ = ["LoopbackReceiver", "Received", "Reply"]
+__all__ = ["LoopbackReceiver", "Received", "Reply", "eventually"]
 
 Behaviour = Literal["answer", "hang", "trickle", "huge", "close"]
 
@@ -109,7 +109,7 @@ class LoopbackReceiver:
         self.port = 0
         self.received: list[Received] = []
         self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -122,8 +122,9 @@ class LoopbackReceiver:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-            for writer in list(self._writers):
-                writer.close()
+            for task in self._handlers:
+                task.cancel()
+            await asyncio.gather(*self._handlers, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
@@ -135,7 +136,9 @@ class LoopbackReceiver:
         await self.stop()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         try:
             while True:
                 request = await _read_request(reader)
@@ -150,8 +153,10 @@ class LoopbackReceiver:
                     return
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             return
+        except asyncio.CancelledError:
+            return  # the receiver is stopping
         finally:
-            self._writers.discard(writer)
+            self._handlers.discard(task)
             writer.close()
 
 
@@ -201,3 +206,24 @@ async def _send(writer: asyncio.StreamWriter, reply: Reply) -> bool:
     writer.write(head.encode() + reply.body)
     await writer.drain()
     return True
+
+
+T = TypeVar("T")
+
+
+async def eventually(
+    check: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,  # noqa: ASYNC109 - a polling budget, not a cancellation point
+    interval: float = 0.02,
+) -> T:
+    """Poll ``check()`` (sync or async) until it returns something truthy, and return it;
+    fail with AssertionError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"condition not met within {timeout} s"
+        await asyncio.sleep(interval)

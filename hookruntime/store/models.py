@@ -82,6 +82,8 @@ class Registration(SQLModel, table=True):
     signed_responses: bool = False
     active: bool = True
     disabled_reason: str | None = Field(default=None, max_length=500)
+    consecutive_failures: int = 0
+    failing_since: float | None = None
     description: str | None = Field(default=None, max_length=500)
     created_at: float
     updated_at: float
@@ -122,9 +124,12 @@ class Delivery(SQLModel, table=True):
 
     __tablename__ = "deliveries"
     __table_args__: Any = (
-        Index("ix_deliveries_due", "status", "next_at"),
+        # Finished deliveries have next_at NULL, so the claim's range scan over this
+        # index meets only unfinished ones, in due order, however many are kept.
+        Index("ix_deliveries_next", "next_at"),
         Index("ix_deliveries_registration", "registration_id", "status"),
         Index("ix_deliveries_org", "org_id", "status", "created_at"),
+        Index("ix_deliveries_order", "registration_id", "key", "status"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -139,7 +144,7 @@ class Delivery(SQLModel, table=True):
     key: str | None = Field(default=None, max_length=200)
     status: str = Field(max_length=16)
     attempts: int = 0
-    next_at: float
+    next_at: float | None = None
     lease_until: float | None = None
     worker: str | None = Field(default=None, max_length=64)
     last_status: int | None = None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 10:23:29.077078
+Create Date: 2026-11-23 10:46:37.555966
 """
 
 from collections.abc import Sequence
@@ -81,6 +81,8 @@ def upgrade() -> None:
         sa.Column("signed_responses", sa.Boolean(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("disabled_reason", sa.String(length=500), nullable=True),
+        sa.Column("consecutive_failures", sa.Integer(), nullable=False),
+        sa.Column("failing_since", sa.Float(), nullable=True),
         sa.Column("description", sa.String(length=500), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
@@ -103,7 +105,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=200), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_at", sa.Float(), nullable=False),
+        sa.Column("next_at", sa.Float(), nullable=True),
         sa.Column("lease_until", sa.Float(), nullable=True),
         sa.Column("worker", sa.String(length=64), nullable=True),
         sa.Column("last_status", sa.Integer(), nullable=True),
@@ -116,8 +118,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index("ix_deliveries_due", ["status", "next_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_deliveries_event_id"), ["event_id"], unique=False)
+        batch_op.create_index("ix_deliveries_next", ["next_at"], unique=False)
+        batch_op.create_index(
+            "ix_deliveries_order", ["registration_id", "key", "status"], unique=False
+        )
         batch_op.create_index("ix_deliveries_org", ["org_id", "status", "created_at"], unique=False)
         batch_op.create_index(
             "ix_deliveries_registration", ["registration_id", "status"], unique=False
@@ -175,8 +180,9 @@ def downgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_registration")
         batch_op.drop_index("ix_deliveries_org")
+        batch_op.drop_index("ix_deliveries_order")
+        batch_op.drop_index("ix_deliveries_next")
         batch_op.drop_index(batch_op.f("ix_deliveries_event_id"))
-        batch_op.drop_index("ix_deliveries_due")
 
     op.drop_table("deliveries")
     with op.batch_alter_table("registrations", schema=None) as batch_op:

@@ -1,0 +1,123 @@
+"""Claiming due deliveries under a lease: one UPDATE … RETURNING over a subquery that,
+on PostgreSQL, locks with ``FOR UPDATE SKIP LOCKED`` so that workers on many hosts
+take disjoint batches.
+
+Due: pending or failed with ``next_at`` reached, or delivering with an expired lease
+(its worker died). Held: deliveries of inactive registrations, and, for ordered
+registrations, any delivery whose key has an earlier delivery still open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from sqlalchemy import and_, case, exists, or_, select, update
+
+from ..store.engine import Database
+from ..store.models import DELIVERIES, EVENTS, REGISTRATIONS
+
+__all__ = ["OPEN", "Claimed", "claim", "release"]
+
+#: Statuses of a delivery not yet finished.
+OPEN = ("pending", "failed", "delivering")
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: str
+    event_id: str
+    registration_id: str
+    org_id: str
+    topic: str
+    attempts: int
+    payload: str
+
+
+async def claim(
+    database: Database,
+    worker: str,
+    limit: int,
+    now: float,
+    lease: float,
+    exclude: Collection[str] = (),
+) -> list[Claimed]:
+    d = DELIVERIES.alias("d")
+    earlier = DELIVERIES.alias("earlier")
+    blocked = exists().where(
+        earlier.c.registration_id == d.c.registration_id,
+        earlier.c.key == d.c.key,
+        earlier.c.id < d.c.id,
+        earlier.c.status.in_(OPEN),
+    )
+    due = (
+        select(d.c.id)
+        .join(REGISTRATIONS, REGISTRATIONS.c.id == d.c.registration_id)
+        .where(
+            d.c.next_at <= now,
+            REGISTRATIONS.c.active.is_(True),
+            or_(
+                d.c.status.in_(("pending", "failed")),
+                and_(d.c.status == "delivering", d.c.lease_until < now),
+            ),
+            or_(REGISTRATIONS.c.ordered.is_(False), d.c.key.is_(None), ~blocked),
+        )
+        .order_by(d.c.next_at)
+        .limit(limit)
+    )
+    if exclude:
+        due = due.where(d.c.registration_id.not_in(list(exclude)))
+    if database.dialect == "postgresql":
+        due = due.with_for_update(skip_locked=True, of=d)
+    statement = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(due))
+        .values(status="delivering", lease_until=now + lease, worker=worker, updated_at=now)
+        .returning(
+            DELIVERIES.c.id,
+            DELIVERIES.c.event_id,
+            DELIVERIES.c.registration_id,
+            DELIVERIES.c.org_id,
+            DELIVERIES.c.topic,
+            DELIVERIES.c.attempts,
+        )
+    )
+    async with database.engine.begin() as conn:
+        rows = (await conn.execute(statement)).all()
+        if not rows:
+            return []
+        event_ids = list({row.event_id for row in rows})
+        found = await conn.execute(
+            select(EVENTS.c.id, EVENTS.c.payload).where(EVENTS.c.id.in_(event_ids))
+        )
+        payloads = {row.id: row.payload for row in found}
+    return [
+        Claimed(
+            row.id,
+            row.event_id,
+            row.registration_id,
+            row.org_id,
+            row.topic,
+            row.attempts,
+            payloads[row.event_id],
+        )
+        for row in rows
+    ]
+
+
+async def release(database: Database, ids: Collection[str], now: float) -> None:
+    """Give claimed deliveries back, due at once (a worker shutting down)."""
+    if not ids:
+        return
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id.in_(list(ids)), DELIVERIES.c.status == "delivering")
+            .values(
+                status=case((DELIVERIES.c.attempts > 0, "failed"), else_="pending"),
+                lease_until=None,
+                worker=None,
+                next_at=now,
+                updated_at=now,
+            )
+        )

@@ -1,0 +1,165 @@
+"""The transactional outbox: ``emit`` writes one event row and one delivery row per
+matching active registration, in one transaction, with Core statements in batches.
+
+With ``session=`` the rows join the host's own SQLAlchemy transaction: the event
+exists if and only if the host commits, and idle workers wake on that commit.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..catalog import Catalog
+from ..errors import FieldError, ValidationError
+from ..ids import new_id
+from ..store.engine import Database
+from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
+from ..store.orgs import valid_org
+from .wake import CHANNEL, Wakeup
+
+__all__ = ["MAX_PAYLOAD", "Outbox"]
+
+#: Largest serialised ``data`` of one event.
+MAX_PAYLOAD = 1024 * 1024
+MAX_KEY = 200
+
+
+class Outbox:
+    def __init__(self, database: Database, catalog: Catalog, wakeup: Wakeup) -> None:
+        self._db = database
+        self._catalog = catalog
+        self._wakeup = wakeup
+
+    async def publish(
+        self,
+        topic_name: str,
+        items: Iterable[Any],
+        *,
+        org: str,
+        keys: Sequence[str | None] | None = None,
+        session: AsyncSession | None = None,
+        idempotency: tuple[str, str] | None = None,
+    ) -> tuple[list[str], int]:
+        """Write the events; return their ids and the number of deliveries per event."""
+        topic = self._catalog.get_topic(topic_name)
+        if topic.blocking:
+            raise ValidationError.single(
+                "topic", f"{topic_name!r} is a blocking topic: use call(), not emit()"
+            )
+        documents = list(items)
+        key_list: list[str | None] = list(keys) if keys is not None else [None] * len(documents)
+        self._check(org, documents, key_list)
+        for index, document in enumerate(documents):
+            topic.validate(document, "data" if len(documents) == 1 else f"data.{index}")
+        now = time.time()
+        events: list[dict[str, Any]] = [
+            {
+                "id": new_id("evt"),
+                "org_id": org,
+                "topic": topic_name,
+                "key": key,
+                "payload": _serialise(document, index),
+                "idempotency_key": idempotency[0] if idempotency else None,
+                "request_hash": idempotency[1] if idempotency else None,
+                "created_at": now,
+            }
+            for index, (document, key) in enumerate(zip(documents, key_list, strict=True))
+        ]
+        if session is None:
+            async with self._db.session() as own, own.begin():
+                count = await self._write(own, org, topic_name, events, now)
+            self._wakeup.notify()
+        else:
+            count = await self._write(session, org, topic_name, events, now)
+            event.listen(
+                session.sync_session, "after_commit", lambda _s: self._wakeup.notify(), once=True
+            )
+        return [e["id"] for e in events], count
+
+    async def _write(
+        self,
+        session: AsyncSession,
+        org: str,
+        topic: str,
+        events: list[dict[str, Any]],
+        now: float,
+    ) -> int:
+        receivers = (
+            (
+                await session.execute(
+                    select(REGISTRATIONS.c.id)
+                    .join(
+                        REGISTRATION_TOPICS,
+                        REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id,
+                    )
+                    .where(
+                        REGISTRATION_TOPICS.c.org_id == org,
+                        REGISTRATION_TOPICS.c.topic == topic,
+                        REGISTRATIONS.c.active.is_(True),
+                    )
+                    .order_by(REGISTRATIONS.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        await session.execute(insert(EVENTS), events)
+        if receivers:
+            await session.execute(
+                insert(DELIVERIES),
+                [
+                    {
+                        "id": new_id("dlv"),
+                        "event_id": e["id"],
+                        "registration_id": rid,
+                        "org_id": org,
+                        "topic": topic,
+                        "key": e["key"],
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for e in events
+                    for rid in receivers
+                ],
+            )
+            if self._db.dialect == "postgresql":
+                await session.execute(text(f"NOTIFY {CHANNEL}"))
+        return len(receivers)
+
+    @staticmethod
+    def _check(org: str, documents: list[Any], keys: list[str | None]) -> None:
+        errors: list[FieldError] = []
+        if not valid_org(org):
+            errors.append(FieldError("org", "must be 1 to 64 letters, digits, . _ -"))
+        if not documents:
+            errors.append(FieldError("data", "give at least one event"))
+        if len(keys) != len(documents):
+            errors.append(FieldError("keys", "give one key (or None) per event"))
+        errors.extend(
+            FieldError("key", f"must be a string of at most {MAX_KEY} characters")
+            for key in keys
+            if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY)
+        )
+        if errors:
+            raise ValidationError(errors)
+
+
+def _serialise(document: Any, index: int) -> str:
+    try:
+        payload = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError.single(f"data.{index}", f"is not JSON: {exc}") from None
+    if len(payload) > MAX_PAYLOAD:
+        raise ValidationError.single(
+            f"data.{index}", f"is {len(payload)} bytes serialised; the limit is {MAX_PAYLOAD}"
+        )
+    return payload

@@ -1,0 +1,184 @@
+"""Recording what attempts came to, in batches: delivery state, the attempt log, and each
+registration's health (consecutive failures; disabling one that keeps failing or
+answered 410, and telling its org with ``webhook.disabled``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ..ids import new_rev
+from ..operational import registration_summary
+from ..profiles.base import iso_timestamp
+from ..store.engine import Database
+from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
+from .policy import Decision
+
+__all__ = ["Health", "Record", "write_records"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    delivery_id: str
+    event_id: str
+    registration_id: str
+    org_id: str
+    topic: str
+    number: int
+    decision: Decision
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+    response: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class Health:
+    """When a registration is disabled for failing: ``failures`` consecutive failed
+    attempts spread over at least ``seconds``."""
+
+    failures: int = 50
+    seconds: float = 86_400.0
+
+
+Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
+
+_UPDATE = (
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=bindparam("b_attempts"),
+        next_at=bindparam("b_next_at"),
+        lease_until=None,
+        last_status=bindparam("b_last_status"),
+        last_error=bindparam("b_last_error"),
+        updated_at=bindparam("b_now"),
+        delivered_at=bindparam("b_delivered_at"),
+    )
+)
+
+
+async def write_records(
+    database: Database, records: list[Record], health: Health, notify: Notify
+) -> list[str]:
+    """Write one batch; return the orgs whose registrations were disabled."""
+    now = time.time()
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            _UPDATE,
+            [
+                {
+                    "b_id": r.delivery_id,
+                    "b_status": r.decision.status,
+                    "b_attempts": r.number,
+                    "b_next_at": r.decision.next_at,
+                    "b_last_status": r.status_code,
+                    "b_last_error": r.error,
+                    "b_now": now,
+                    "b_delivered_at": r.at if r.decision.status == "delivered" else None,
+                }
+                for r in records
+            ],
+        )
+        await conn.execute(
+            insert(ATTEMPTS),
+            [
+                {
+                    "org_id": r.org_id,
+                    "registration_id": r.registration_id,
+                    "delivery_id": r.delivery_id,
+                    "event_id": r.event_id,
+                    "topic": r.topic,
+                    "number": r.number,
+                    "outcome": r.decision.status,
+                    "status_code": r.status_code,
+                    "latency_ms": r.latency_ms,
+                    "error": r.error,
+                    "response": r.response,
+                    "created_at": r.at,
+                }
+                for r in records
+            ],
+        )
+        disabled = await _health(conn, records, health, now)
+    for org, registration_id, summary in disabled:
+        await notify(org, registration_id, summary)
+    return [org for org, _, _ in disabled]
+
+
+async def _health(
+    conn: AsyncConnection, records: list[Record], health: Health, now: float
+) -> list[tuple[str, str, dict[str, object]]]:
+    streaks: dict[str, tuple[int, float | None, bool]] = {}
+    gone: dict[str, str] = {}
+    for r in records:  # in completion order: a success resets the streak
+        failures, since, reset = streaks.get(r.registration_id, (0, None, False))
+        if r.decision.status == "delivered":
+            streaks[r.registration_id] = (0, None, True)
+        else:
+            streaks[r.registration_id] = (failures + 1, since or r.at, reset)
+        if r.decision.disable:
+            gone[r.registration_id] = r.decision.reason or "receiver answered 410 Gone"
+    for registration_id, (failures, since, reset) in streaks.items():
+        values: dict[str, object]
+        if reset and failures == 0:
+            values = {"consecutive_failures": 0, "failing_since": None}
+        elif reset:
+            values = {"consecutive_failures": failures, "failing_since": since}
+        else:
+            values = {
+                "consecutive_failures": REGISTRATIONS.c.consecutive_failures + failures,
+                "failing_since": func.coalesce(REGISTRATIONS.c.failing_since, since),
+            }
+        await conn.execute(
+            update(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id).values(values)
+        )
+    failing = (
+        (
+            await conn.execute(
+                select(REGISTRATIONS.c.id).where(
+                    REGISTRATIONS.c.id.in_(list(streaks)),
+                    REGISTRATIONS.c.active.is_(True),
+                    REGISTRATIONS.c.consecutive_failures >= health.failures,
+                    REGISTRATIONS.c.failing_since <= now - health.seconds,
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for registration_id in failing:
+        gone.setdefault(
+            registration_id,
+            f"failed {health.failures}+ times in a row for {health.seconds:g}+ seconds",
+        )
+    disabled = [await _disable(conn, rid, reason, now) for rid, reason in gone.items()]
+    return [entry for entry in disabled if entry is not None]
+
+
+async def _disable(
+    conn: AsyncConnection, registration_id: str, reason: str, now: float
+) -> tuple[str, str, dict[str, object]] | None:
+    row = (
+        (await conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)))
+        .mappings()
+        .one_or_none()
+    )
+    if row is None or not row["active"]:
+        return None
+    await conn.execute(
+        update(REGISTRATIONS)
+        .where(REGISTRATIONS.c.id == registration_id)
+        .values(active=False, disabled_reason=reason[:500], rev=new_rev(row["rev"]), updated_at=now)
+    )
+    summary = registration_summary(
+        row["id"], row["url"], list(row["topics"]), False, iso_timestamp(now)
+    )
+    return row["org_id"], registration_id, {**summary, "reason": reason}

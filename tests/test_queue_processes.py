@@ -1,0 +1,123 @@
+"""Real `hookruntime worker` processes: SIGKILL mid-run loses nothing; several workers on
+PostgreSQL share one backlog without sending anything twice; SIGTERM is graceful."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import anyio
+import pytest
+from sqlalchemy import select
+
+from hookruntime import HookRuntime
+from hookruntime.store.models import DELIVERIES
+from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
+
+pytestmark = pytest.mark.anyio
+
+
+@contextmanager
+def worker_process(
+    database_url: str, master_key: str, *args: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    env = {**os.environ, "HOOKRUNTIME_MASTER_KEY": master_key}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hookruntime.cli",
+            "worker",
+            "--database-url",
+            database_url,
+            "--allow-private-targets",
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)
+
+
+def event_ids(received: list[Received]) -> Counter[str]:
+    return Counter(r.headers["x-servicehook-id"] for r in received)
+
+
+async def backlog(database_url: str, master_key: str, url: str, n: int) -> list[str]:
+    async with HookRuntime(database_url, workers=0, master_key=master_key) as runtime:
+        await runtime.registrations.create(org="acme", topics=["punch.create"], url=url)
+        return await runtime.emit_many(
+            "punch.create", [{"punch": {"id": i}} for i in range(n)], org="acme"
+        )
+
+
+async def statuses(database_url: str, master_key: str) -> Counter[str]:
+    async with (
+        HookRuntime(database_url, workers=0, master_key=master_key) as runtime,
+        runtime.database.engine.connect() as conn,
+    ):
+        rows = (await conn.execute(select(DELIVERIES.c.status))).scalars().all()
+    return Counter(rows)
+
+
+async def test_a_killed_worker_loses_nothing(database_url: str, master_key: str) -> None:
+    async with LoopbackReceiver(lambda _r: Reply(delay=0.005)) as receiver:
+        emitted = await backlog(database_url, master_key, receiver.url, 400)
+        with worker_process(database_url, master_key, "--lease", "2") as first:
+            await eventually(lambda: len(receiver.received) >= 60, timeout=30)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        killed_at = len(receiver.received)
+        assert killed_at < 400, "the worker finished before it could be killed"
+        with worker_process(database_url, master_key, "--lease", "2"):
+            await eventually(lambda: set(event_ids(receiver.received)) >= set(emitted), timeout=60)
+            await eventually(lambda: _all_delivered(database_url, master_key, 400), timeout=30)
+
+
+async def _all_delivered(database_url: str, master_key: str, n: int) -> bool:
+    return (await statuses(database_url, master_key))["delivered"] == n
+
+
+async def test_several_workers_share_one_postgresql_backlog(pg_url: str, master_key: str) -> None:
+    async with LoopbackReceiver(lambda _r: Reply(delay=0.002)) as receiver:
+        emitted = await backlog(pg_url, master_key, receiver.url, 900)
+        with (
+            worker_process(pg_url, master_key, "--concurrency", "16"),
+            worker_process(pg_url, master_key, "--concurrency", "16"),
+            worker_process(pg_url, master_key, "--concurrency", "16"),
+        ):
+            await eventually(lambda: _all_delivered(pg_url, master_key, 900), timeout=90)
+        seen = event_ids(receiver.received)
+        assert set(seen) == set(emitted)
+        assert max(seen.values()) == 1, "a delivery was sent twice without a lease expiring"
+        async with (
+            HookRuntime(pg_url, workers=0, master_key=master_key) as runtime,
+            runtime.database.engine.connect() as conn,
+        ):
+            workers = Counter((await conn.execute(select(DELIVERIES.c.worker))).scalars().all())
+        assert len(workers) >= 2, f"one worker did all the work: {workers}"
+
+
+async def test_sigterm_finishes_or_releases_in_flight_work(
+    database_url: str, master_key: str
+) -> None:
+    async with LoopbackReceiver(lambda _r: Reply(delay=0.5)) as receiver:
+        await backlog(database_url, master_key, receiver.url, 50)
+        with worker_process(database_url, master_key, "--concurrency", "4") as worker:
+            await eventually(lambda: receiver.received, timeout=30)
+            worker.send_signal(signal.SIGTERM)
+            assert await anyio.to_thread.run_sync(lambda: worker.wait(timeout=30)) == 0
+        counts = await statuses(database_url, master_key)
+        assert counts["delivering"] == 0
+        assert counts["delivered"] >= 1 and sum(counts.values()) == 50
