@@ -330,6 +330,15 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+async def cmd_bench_queued(args: argparse.Namespace) -> int:
+    from .bench import queued
+
+    database_url = args.postgres_url
+    results = await anyio.to_thread.run_sync(queued.run, args.n, database_url, args.backlog)
+    _emit(args, results, queued.render(results))
+    return 0
+
+
 def _json_argument(text: str) -> Any:
     try:
         return json.loads(text)
@@ -503,6 +512,22 @@ def _parser() -> argparse.ArgumentParser:
         "Blocking call overhead over a raw POST, and deadline precision.",
     )
     bench_blocking.add_argument("--n", type=int, default=2000, help="calls per measurement")
+
+    bench_queued = verb(
+        bench_verbs,
+        "queued",
+        cmd_bench_queued,
+        "Deliveries/s end to end on SQLite and PostgreSQL beside the raw client ceiling.",
+    )
+    bench_queued.add_argument("--n", type=int, default=20_000, help="events per measurement")
+    bench_queued.add_argument(
+        "--postgres-url",
+        default=_env("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="a PostgreSQL server to create a scratch database on ('' skips (c))",
+    )
+    bench_queued.add_argument(
+        "--backlog", type=int, default=0, help="also measure a worker's RSS on this backlog"
+    )
 
     regs = verbs.add_parser("registrations", help="List, create and delete registrations.")
     reg_verbs = regs.add_subparsers(dest="action", required=True, metavar="ACTION")

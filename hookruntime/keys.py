@@ -110,7 +110,7 @@ class Keys:
             "created_at": time.time(),
             "revoked_at": None,
         }
-        async with self._db.session() as session, session.begin():
+        async with self._db.writing(), self._db.session() as session, session.begin():
             await ensure_org(session, org)
             await session.execute(insert(API_KEYS).values(row))
         return CreatedKey(**asdict(_info(row)), key=key)
@@ -136,7 +136,7 @@ class Keys:
 
     async def revoke(self, key_id: str, *, org: str) -> None:
         table = API_KEYS
-        async with self._db.session() as session, session.begin():
+        async with self._db.writing(), self._db.session() as session, session.begin():
             result = await session.execute(
                 update(table)
                 .where(table.c.id == key_id, table.c.org_id == org, table.c.revoked_at.is_(None))

@@ -164,7 +164,7 @@ class Registrations:
             "created_at": now,
             "updated_at": now,
         }
-        async with self._db.session() as session, session.begin():
+        async with self._db.writing(), self._db.session() as session, session.begin():
             await ensure_org(session, org)
             await session.execute(insert(_REGISTRATIONS).values(row))
             await _write_topics(session, registration_id, org, values["topics"])
@@ -222,7 +222,7 @@ class Registrations:
                 FieldError(name, f"unknown field; editable: {', '.join(sorted(EDITABLE))}")
                 for name in sorted(unknown)
             )
-        async with self._db.session() as session, session.begin():
+        async with self._db.writing(), self._db.session() as session, session.begin():
             current = await _load(session, registration_id, org)
             _check_rev(current, rev)
             merged = {**self._editable(current), **changes, "org": org}
@@ -258,7 +258,7 @@ class Registrations:
         seconds where the profile can carry two signatures (``standard``)."""
         if not 0 <= grace <= 7 * 86_400:
             raise ValidationError.single("grace", "must be between 0 and 604800 seconds")
-        async with self._db.session() as session, session.begin():
+        async with self._db.writing(), self._db.session() as session, session.begin():
             current = await _load(session, registration_id, org)
             if rev is not None:
                 _check_rev(current, rev)
@@ -280,7 +280,7 @@ class Registrations:
         return self._view({**current, **row}, reveal=True)
 
     async def delete(self, registration_id: str, *, org: str, rev: str | None = None) -> None:
-        async with self._db.session() as session, session.begin():
+        async with self._db.writing(), self._db.session() as session, session.begin():
             current = await _load(session, registration_id, org)
             if rev is not None:
                 _check_rev(current, rev)

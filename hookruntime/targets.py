@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from sqlalchemy import select
 
 from .profiles import PROFILES, Message, Profile, RetryPolicy, SignedRequest
@@ -58,8 +59,10 @@ class Target:
         *,
         timestamp: float | None = None,
         extra: Mapping[str, str] | None = None,
+        raw: bytes | None = None,
     ) -> SignedRequest:
-        """The signed request for one attempt: custom headers, then the profile's own."""
+        """The signed request for one attempt: custom headers, then the profile's own.
+        ``raw`` is ``payload`` already serialised compactly, when the caller has it."""
         rendered = self.profile.render(
             Message(
                 topic,
@@ -68,6 +71,7 @@ class Target:
                 self.secrets,
                 time.time() if timestamp is None else timestamp,
                 self.integration_id,
+                raw,
             )
         )
         headers = {**self.headers, **rendered.headers}
@@ -86,6 +90,7 @@ class Directory:
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, tuple[Target, ...]]] = {}
         self._by_id: dict[str, tuple[float, Target | None]] = {}
+        self._loading: dict[str, anyio.Event] = {}
         registrations.on_change(self.invalidate)
 
     def invalidate(self, org: str | None = None) -> None:
@@ -99,17 +104,29 @@ class Directory:
             del self._by_id[rid]
 
     async def target(self, registration_id: str) -> Target | None:
-        """One registration, active or not, by id; None when it no longer exists."""
-        now = time.monotonic()
-        cached = self._by_id.get(registration_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        query = select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
-        async with self._db.session() as session:
-            row = (await session.execute(query)).mappings().one_or_none()
-        found = None if row is None else self._target(dict(row))
-        self._by_id[registration_id] = (now + self._ttl, found)
-        return found
+        """One registration, active or not, by id; None when it no longer exists.
+
+        Concurrent misses for one id share a single query (a worker starts hundreds of
+        deliveries of one registration at once)."""
+        while True:
+            cached = self._by_id.get(registration_id)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+            loading = self._loading.get(registration_id)
+            if loading is None:
+                break
+            await loading.wait()
+        self._loading[registration_id] = done = anyio.Event()
+        try:
+            query = select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
+            async with self._db.session() as session:
+                row = (await session.execute(query)).mappings().one_or_none()
+            found = None if row is None else self._target(dict(row))
+            self._by_id[registration_id] = (time.monotonic() + self._ttl, found)
+            return found
+        finally:
+            del self._loading[registration_id]
+            done.set()
 
     async def targets(self, org: str, topic: str) -> tuple[Target, ...]:
         now = time.monotonic()

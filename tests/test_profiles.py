@@ -183,3 +183,21 @@ def test_retry_defaults_follow_the_design_table() -> None:
     assert PROFILES["envelope"].retry.schedule == (1, 2, 4, 8)
     assert PROFILES["envelope"].retry.attempts == 5
     assert PROFILES["envelope"].retry.timeout == 10
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_a_payload_given_serialised_renders_byte_for_byte_the_same(profile: str) -> None:
+    secret = PROFILES[profile].generate_secret()
+    payload = {"punch": {"id": 2, "name": "Rohit ✓", "tags": []}}
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    plain = Message("punch.create", "evt_1", payload, [secret], 1_700_000_000.0, "u")
+    given = Message("punch.create", "evt_1", None, [secret], 1_700_000_000.0, "u", raw)
+    assert PROFILES[profile].render(plain) == PROFILES[profile].render(given)
+
+
+def test_jws_with_an_empty_object_still_carries_the_request_id() -> None:
+    given = Message("x", "evt_1", None, ["signature_secret"], raw=b"{}")
+    token = PROFILES["jws"].render(given).body.decode()
+    assert json.loads(jose.jws.verify(token, "signature_secret", algorithms=["HS256"])) == {
+        "webhook_request_id": "evt_1"
+    }

@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from ..errors import VerificationError
@@ -43,6 +44,13 @@ class Message:
     secrets: Sequence[str]
     timestamp: float = field(default_factory=time.time)
     integration_id: str = ""
+    #: The payload already serialised compactly, when the caller has it (the outbox
+    #: stores it so): profiles embed it as is instead of serialising again, and
+    #: ``payload`` may then be None.
+    raw: bytes | None = None
+
+    def payload_json(self) -> bytes:
+        return self.raw if self.raw is not None else compact_json(self.payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +120,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+@lru_cache(maxsize=64)
+def _iso(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def iso_timestamp(moment: float) -> str:
     """``2022-08-28T17:36:59Z``: seconds precision, UTC, as the seeds write it."""
-    return datetime.fromtimestamp(int(moment), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(int(moment))
 
 
 def parse_iso(value: str) -> float:

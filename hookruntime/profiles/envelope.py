@@ -10,7 +10,6 @@ from __future__ import annotations
 import hmac
 import secrets as random
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ..errors import VerificationError
 from .base import (
@@ -45,14 +44,16 @@ class EnvelopeProfile:
 
     def render(self, message: Message) -> SignedRequest:
         secret = message.secrets[0]
-        envelope: dict[str, Any] = {
-            "event_type": message.topic,
-            "event_id": message.event_id,
-            "timestamp": iso_timestamp(message.timestamp),
-            "data": message.payload,
-        }
-        envelope["signature"] = _sign(secret, compact_json(envelope))
-        body = compact_json(envelope)
+        head = compact_json(
+            {
+                "event_type": message.topic,
+                "event_id": message.event_id,
+                "timestamp": iso_timestamp(message.timestamp),
+            }
+        )
+        inner = head[:-1] + b',"data":' + message.payload_json() + b"}"
+        signature = compact_json({"signature": _sign(secret, inner)})
+        body = inner[:-1] + b"," + signature[1:]
         return SignedRequest(
             headers={"content-type": self.content_type, "x-signature-sha256": _sign(secret, body)},
             body=body,

@@ -72,12 +72,21 @@ class JWSProfile:
     retry = StandardProfile.retry
 
     def render(self, message: Message) -> SignedRequest:
-        if not isinstance(message.payload, dict):
+        is_object = (
+            message.raw.startswith(b"{")
+            if message.raw is not None
+            else isinstance(message.payload, dict)
+        )
+        if not is_object:
             raise ValidationError.single("data", "profile 'jws' sends JSON objects only")
-        claims = {**message.payload, "webhook_request_id": message.event_id}
+        if message.raw is None:
+            claims = compact_json({**message.payload, "webhook_request_id": message.event_id})
+        else:  # the stored compact object, with the request id appended as its last member
+            extra = compact_json({"webhook_request_id": message.event_id})
+            claims = extra if message.raw == b"{}" else message.raw[:-1] + b"," + extra[1:]
         return SignedRequest(
             headers={"content-type": self.content_type},
-            body=jws_sign(compact_json(claims), message.secrets[0]),
+            body=jws_sign(claims, message.secrets[0]),
         )
 
     def verify(

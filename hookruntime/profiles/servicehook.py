@@ -18,7 +18,6 @@ from .base import (
     SignedRequest,
     Verified,
     check_tolerance,
-    compact_json,
     header,
     hmac_sha256,
     iso_timestamp,
@@ -37,7 +36,7 @@ class ServiceHookProfile:
     retry = RetryPolicy(schedule=(10, 60, 300, 1800), timeout=30.0)
 
     def render(self, message: Message) -> SignedRequest:
-        body = compact_json(message.payload)
+        body = message.payload_json()
         return SignedRequest(
             headers={
                 "content-type": self.content_type,

@@ -49,13 +49,8 @@ class StandardProfile:
     retry = RetryPolicy(schedule=(5, 300, 1800, 7200, 18000, 36000, 36000), timeout=15.0)
 
     def render(self, message: Message) -> SignedRequest:
-        body = compact_json(
-            {
-                "type": message.topic,
-                "timestamp": iso_timestamp(message.timestamp),
-                "data": message.payload,
-            }
-        )
+        head = compact_json({"type": message.topic, "timestamp": iso_timestamp(message.timestamp)})
+        body = head[:-1] + b',"data":' + message.payload_json() + b"}"
         stamp = str(int(message.timestamp))
         return SignedRequest(
             headers={

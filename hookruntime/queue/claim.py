@@ -82,7 +82,7 @@ async def claim(
             DELIVERIES.c.attempts,
         )
     )
-    async with database.engine.begin() as conn:
+    async with database.begin() as conn:
         rows = (await conn.execute(statement)).all()
         if not rows:
             return []
@@ -109,7 +109,7 @@ async def release(database: Database, ids: Collection[str], now: float) -> None:
     """Give claimed deliveries back, due at once (a worker shutting down)."""
     if not ids:
         return
-    async with database.engine.begin() as conn:
+    async with database.begin() as conn:
         await conn.execute(
             update(DELIVERIES)
             .where(DELIVERIES.c.id.in_(list(ids)), DELIVERIES.c.status == "delivering")

@@ -181,7 +181,7 @@ class Deliveries:
         )
 
     async def retry(self, delivery_id: str, *, org: str) -> DeliveryView:
-        async with self._db.engine.begin() as conn:
+        async with self._db.begin() as conn:
             row = (
                 await conn.execute(
                     select(DELIVERIES.c.status).where(
@@ -223,7 +223,7 @@ class Deliveries:
         done = 0
         for start in range(0, len(ids), _CHUNK):
             chunk = list(ids[start : start + _CHUNK])
-            async with self._db.engine.begin() as conn:
+            async with self._db.begin() as conn:
                 await conn.execute(self._restart(chunk).where(DELIVERIES.c.status == status))
             done += len(chunk)
             if progress is not None:
@@ -273,7 +273,7 @@ class Deliveries:
         )
         total = 0
         while True:
-            async with self._db.engine.begin() as conn:
+            async with self._db.begin() as conn:
                 ids = (
                     (
                         await conn.execute(
@@ -290,7 +290,7 @@ class Deliveries:
             total += len(ids)
             if len(ids) < batch:
                 break
-        async with self._db.engine.begin() as conn:
+        async with self._db.begin() as conn:
             await conn.execute(
                 delete(ATTEMPTS).where(
                     ATTEMPTS.c.delivery_id.is_(None), ATTEMPTS.c.created_at < cutoff

@@ -72,7 +72,7 @@ class Outbox:
             for index, (document, key) in enumerate(zip(documents, key_list, strict=True))
         ]
         if session is None:
-            async with self._db.session() as own, own.begin():
+            async with self._db.writing(), self._db.session() as own, own.begin():
                 count = await self._write(own, org, topic_name, events, now)
             self._wakeup.notify()
         else:

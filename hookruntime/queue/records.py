@@ -60,7 +60,6 @@ _UPDATE = (
         last_status=bindparam("b_last_status"),
         last_error=bindparam("b_last_error"),
         updated_at=bindparam("b_now"),
-        delivered_at=bindparam("b_delivered_at"),
     )
 )
 
@@ -70,23 +69,46 @@ async def write_records(
 ) -> list[str]:
     """Write one batch; return the orgs whose registrations were disabled."""
     now = time.time()
-    async with database.engine.begin() as conn:
-        await conn.execute(
-            _UPDATE,
-            [
-                {
-                    "b_id": r.delivery_id,
-                    "b_status": r.decision.status,
-                    "b_attempts": r.number,
-                    "b_next_at": r.decision.next_at,
-                    "b_last_status": r.status_code,
-                    "b_last_error": r.error,
-                    "b_now": now,
-                    "b_delivered_at": r.at if r.decision.status == "delivered" else None,
-                }
-                for r in records
-            ],
-        )
+    delivered: dict[int | None, list[str]] = {}
+    others = []
+    for r in records:
+        if r.decision.status == "delivered":
+            delivered.setdefault(r.status_code, []).append(r.delivery_id)
+        else:
+            others.append(r)
+    async with database.begin() as conn:
+        # The common case, delivered, is one statement per status code, not one per row.
+        for status_code, ids in delivered.items():
+            await conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id.in_(ids))
+                .values(
+                    status="delivered",
+                    attempts=DELIVERIES.c.attempts + 1,
+                    next_at=None,
+                    lease_until=None,
+                    last_status=status_code,
+                    last_error=None,
+                    updated_at=now,
+                    delivered_at=now,
+                )
+            )
+        if others:
+            await conn.execute(
+                _UPDATE,
+                [
+                    {
+                        "b_id": r.delivery_id,
+                        "b_status": r.decision.status,
+                        "b_attempts": r.number,
+                        "b_next_at": r.decision.next_at,
+                        "b_last_status": r.status_code,
+                        "b_last_error": r.error,
+                        "b_now": now,
+                    }
+                    for r in others
+                ],
+            )
         await conn.execute(
             insert(ATTEMPTS),
             [

@@ -73,7 +73,7 @@ class AttemptLog:
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
-            async with self._db.engine.begin() as conn:
+            async with self._db.begin() as conn:
                 await conn.execute(insert(ATTEMPTS), batch)
             self.written += len(batch)
         except Exception:

@@ -6,13 +6,17 @@ given their async drivers (aiosqlite, asyncpg).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -80,6 +84,10 @@ class Database:
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps
+        # in growing steps (busy_timeout). Taking turns in-process instead keeps the
+        # outbox, the claims and the result writes from sleeping on each other.
+        self._writer = anyio.Lock() if self.dialect == "sqlite" else None
 
     @property
     def memory(self) -> bool:
@@ -94,6 +102,21 @@ class Database:
 
     def session(self) -> AsyncSession:
         return self.sessions()
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Hold this process's turn to write (SQLite only; PostgreSQL needs none)."""
+        if self._writer is None:
+            yield
+        else:
+            async with self._writer:
+                yield
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction on a connection, taking this process's turn on SQLite."""
+        async with self.writing(), self.engine.begin() as conn:
+            yield conn
 
     async def ping(self) -> None:
         """One round trip; raises when the database cannot be reached."""

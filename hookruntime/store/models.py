@@ -127,9 +127,10 @@ class Delivery(SQLModel, table=True):
         # Finished deliveries have next_at NULL, so the claim's range scan over this
         # index meets only unfinished ones, in due order, however many are kept.
         Index("ix_deliveries_next", "next_at"),
-        Index("ix_deliveries_registration", "registration_id", "status"),
-        Index("ix_deliveries_org", "org_id", "status", "created_at"),
-        Index("ix_deliveries_order", "registration_id", "key", "status"),
+        # No index holds status: it changes on every attempt, and each index holding
+        # it would be rewritten with it.
+        Index("ix_deliveries_org", "org_id", "created_at"),
+        Index("ix_deliveries_registration_key", "registration_id", "key"),
     )
 
     id: str = Field(primary_key=True, max_length=40)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 10:46:37.555966
+Create Date: 2026-11-23 11:14:11.284020
 """
 
 from collections.abc import Sequence
@@ -120,12 +120,9 @@ def upgrade() -> None:
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_deliveries_event_id"), ["event_id"], unique=False)
         batch_op.create_index("ix_deliveries_next", ["next_at"], unique=False)
+        batch_op.create_index("ix_deliveries_org", ["org_id", "created_at"], unique=False)
         batch_op.create_index(
-            "ix_deliveries_order", ["registration_id", "key", "status"], unique=False
-        )
-        batch_op.create_index("ix_deliveries_org", ["org_id", "status", "created_at"], unique=False)
-        batch_op.create_index(
-            "ix_deliveries_registration", ["registration_id", "status"], unique=False
+            "ix_deliveries_registration_key", ["registration_id", "key"], unique=False
         )
 
     op.create_table(
@@ -178,9 +175,8 @@ def downgrade() -> None:
 
     op.drop_table("registration_topics")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_registration")
+        batch_op.drop_index("ix_deliveries_registration_key")
         batch_op.drop_index("ix_deliveries_org")
-        batch_op.drop_index("ix_deliveries_order")
         batch_op.drop_index("ix_deliveries_next")
         batch_op.drop_index(batch_op.f("ix_deliveries_event_id"))
 

@@ -1,0 +1,260 @@
+"""``hookruntime bench queued``: deliveries per second end to end, beside the raw ceiling of
+the same HTTP client, in one run, against a loopback receiver in its own process.
+
+(a) the ceiling: the HTTP client posting the same signed bodies, 64 at a time, no
+database; (b) emit -> delivered and recorded on SQLite; (c) the same on PostgreSQL;
+(d) enqueue -> first attempt latency with idle workers; (e) peak RSS of a worker
+process draining a large backlog (``--backlog``).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg
+from sqlalchemy import func, select
+
+from ..http import HttpClient
+from ..runtime import HookRuntime
+from ..store.crypto import generate_master_key
+from ..store.engine import async_url
+from ..store.models import DELIVERIES
+from ..testing import LoopbackReceiver
+from .stats import ReceiverProcess, summary
+
+__all__ = ["render", "run"]
+
+TOPIC = "punch.create"
+CONCURRENCY = 64
+
+
+def _item(index: int) -> dict[str, Any]:
+    return {"punch": {"id": index, "punch_type": "IN", "person": {"id": 1, "first_name": "R"}}}
+
+
+async def _raw(url: str, n: int) -> float:
+    from ..profiles import PROFILES, Message
+
+    profile = PROFILES["servicehook"]
+    client = HttpClient()
+    await client.open()
+    bodies = [
+        profile.render(Message(TOPIC, f"evt_{i}", _item(i), ["bench-secret-123456"]))
+        for i in range(n)
+    ]
+    started = time.perf_counter()
+    queue = iter(bodies)
+
+    async def lane() -> None:
+        for request in queue:
+            await client.post(url, request.headers, request.body, timeout=30)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(CONCURRENCY):
+            group.start_soon(lane)
+    elapsed = time.perf_counter() - started
+    await client.aclose()
+    return n / elapsed
+
+
+async def _delivered(runtime: HookRuntime) -> int:
+    query = select(func.count()).select_from(DELIVERIES).where(DELIVERIES.c.status == "delivered")
+    async with runtime.database.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def _end_to_end(database_url: str, url: str, n: int) -> dict[str, Any]:
+    async with HookRuntime(
+        database_url, workers=1, master_key=generate_master_key(), allow_private_targets=True
+    ) as runtime:
+        await runtime.registrations.create(
+            org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
+        )
+        started = time.perf_counter()
+        for start in range(0, n, 1000):
+            await runtime.emit_many(
+                TOPIC, [_item(i) for i in range(start, min(n, start + 1000))], org="bench"
+            )
+        emitted = time.perf_counter() - started
+        while await _delivered(runtime) < n:
+            await anyio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    return {
+        "n": n,
+        "seconds": round(elapsed, 3),
+        "emit_seconds": round(emitted, 3),
+        "per_second": round(n / elapsed, 1),
+    }
+
+
+async def _latency(folder: Path, samples: int) -> dict[str, Any]:
+    async with (
+        LoopbackReceiver() as receiver,
+        HookRuntime(
+            f"sqlite:///{folder / 'latency.db'}",
+            workers=1,
+            master_key=generate_master_key(),
+            allow_private_targets=True,
+        ) as runtime,
+    ):
+        await runtime.registrations.create(
+            org="bench", topics=[TOPIC], url=receiver.url, secret="bench-secret-123456"
+        )
+        delays = []
+        for index in range(samples):
+            await anyio.sleep(0.02)  # idle
+            sent = time.time()
+            await runtime.emit(TOPIC, _item(index), org="bench")
+            while len(receiver.received) <= index:
+                await anyio.sleep(0.0005)
+            delays.append(receiver.received[index].at - sent)
+    return summary(delays)
+
+
+async def _scratch_postgres(database_url: str) -> tuple[str, str]:
+    url, _ = async_url(database_url)
+    name = f"hookruntime_bench_{uuid.uuid4().hex[:8]}"
+    admin = url.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _drop_postgres(database_url: str, name: str) -> None:
+    url, _ = async_url(database_url)
+    admin = url.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[str, Any]:
+    """Peak RSS of a `hookruntime worker` process draining an ``n``-event backlog."""
+    database_url = f"sqlite:///{folder / 'backlog.db'}"
+    key = generate_master_key()
+    async with HookRuntime(database_url, workers=0, master_key=key) as runtime:
+        await runtime.registrations.create(
+            org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
+        )
+        for start in range(0, n, 5000):
+            await runtime.emit_many(
+                TOPIC, [_item(i) for i in range(start, min(n, start + 5000))], org="bench"
+            )
+    env = {**os.environ, "HOOKRUNTIME_MASTER_KEY": key}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hookruntime.cli",
+            "worker",
+            "--database-url",
+            database_url,
+            "--allow-private-targets",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak_kb = 0
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and worker.poll() is None:
+            await anyio.sleep(0.5)
+            status = Path(f"/proc/{worker.pid}/status").read_text()
+            peak_kb = max(
+                peak_kb,
+                *(
+                    int(line.split()[1])
+                    for line in status.splitlines()
+                    if line.startswith("VmHWM:")
+                ),
+            )
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    async with HookRuntime(database_url, workers=0, master_key=key) as runtime:
+        drained = await _delivered(runtime)
+    return {
+        "backlog": n,
+        "seconds": seconds,
+        "delivered_meanwhile": drained,
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+    }
+
+
+async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
+        url = receiver.url("hook")
+        raw = await _raw(url, n)
+        results["a_raw_per_second"] = round(raw, 1)
+        sqlite = await _end_to_end(f"sqlite:///{Path(folder) / 'e2e.db'}", url, n)
+        results["b_sqlite"] = sqlite
+        results["ratios"] = {"b_over_a": round(sqlite["per_second"] / raw, 3)}
+        if database_url:
+            scratch, name = await _scratch_postgres(database_url)
+            try:
+                postgres = await _end_to_end(scratch, url, n)
+            finally:
+                await _drop_postgres(database_url, name)
+            results["c_postgresql"] = postgres
+            results["ratios"]["c_over_a"] = round(postgres["per_second"] / raw, 3)
+        results["d_idle_latency"] = await _latency(Path(folder), 200)
+        if backlog:
+            results["e_worker_backlog"] = await _backlog_rss(Path(folder), url, backlog, 20)
+    results["bench_process_peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    return results
+
+
+def run(n: int = 20_000, database_url: str | None = None, backlog: int = 0) -> dict[str, Any]:
+    return anyio.run(_measure, n, database_url, backlog)
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "queued deliveries against a loopback receiver (own process):",
+        f"  (a) raw client ceiling       {results['a_raw_per_second']:>9.1f} req/s",
+    ]
+    for key, label in (
+        ("b_sqlite", "(b) end to end, SQLite"),
+        ("c_postgresql", "(c) end to end, PostgreSQL"),
+    ):
+        if key in results:
+            r = results[key]
+            lines.append(
+                f"  {label:<28} {r['per_second']:>9.1f} deliveries/s  "
+                f"({r['n']} in {r['seconds']} s; emitting took {r['emit_seconds']} s)"
+            )
+    ratios = "   ".join(
+        f"{k.replace('_over_', ')/(').join(['(', ')'])} {v:.2f}"
+        for k, v in results["ratios"].items()
+    )
+    lines.append(f"  ratios: {ratios}")
+    d = results["d_idle_latency"]
+    lines.append(
+        f"  (d) idle enqueue->attempt    p50 {d['p50_ms']:.1f} ms  p99 {d['p99_ms']:.1f} ms"
+    )
+    if "e_worker_backlog" in results:
+        e = results["e_worker_backlog"]
+        lines.append(
+            f"  (e) worker peak RSS          {e['peak_rss_mb']} MB with a {e['backlog']}"
+            f"-event backlog ({e['delivered_meanwhile']} delivered in {e['seconds']} s)"
+        )
+    lines.append(f"  bench process peak RSS       {results['bench_process_peak_rss_mb']} MB")
+    return "\n".join(lines)
