@@ -123,9 +123,11 @@ class HookRuntime:
             directory = Directory(database, registrations)
             self._caller = BlockingCaller(self.catalog, directory, client, attempts, self.breakers)
             wakeup = Wakeup()
-            self._outbox = Outbox(database, self.catalog, wakeup)
             self._deliveries = Deliveries(database, wakeup)
             await self._start_workers(stack, tasks, database, directory, client, wakeup)
+            self._outbox = Outbox(
+                database, self.catalog, wakeup, self.workers[0] if self.workers else None
+            )
             self._stack = stack.pop_all()
         log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
 

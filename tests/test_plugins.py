@@ -127,3 +127,12 @@ def test_explicit_plugins_replace_discovery() -> None:
         "webhook.updated",
         "x.y",
     ]
+
+
+def test_the_example_third_party_plugin_loads(tmp_path, monkeypatch) -> None:
+    example = Path(__file__).parent.parent / "examples" / "crm_plugin"
+    assert 'crm = "crm_hooks:plugin"' in (example / "pyproject.toml").read_text()
+    monkeypatch.syspath_prepend(str(example))
+    install(tmp_path, monkeypatch, "crm", "crm_hooks:plugin")
+    topic = HookRuntime().catalog["crm.contact_merged"]
+    assert topic.plugin == "crm" and topic.scopes == ("contacts",)

@@ -1,4 +1,5 @@
-"""The README's examples run as written."""
+"""The README's examples run as written: ```python blocks are whole programs and run
+here; ```py blocks are fragments of the programs in examples/, which run too."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ README = Path(__file__).parent.parent / "README.md"
 
 def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+EXAMPLES = sorted((README.parent / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_examples_run(example: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_readme_has_the_two_commands() -> None:

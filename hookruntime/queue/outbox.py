@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,20 +21,48 @@ from ..ids import new_id
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
 from ..store.orgs import valid_org
+from .claim import Claimed
 from .wake import CHANNEL, Wakeup
 
-__all__ = ["MAX_PAYLOAD", "Outbox"]
+__all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
 MAX_KEY = 200
 
 
+class Dispatcher(Protocol):
+    """A worker in this process that takes new deliveries straight from the outbox."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def lease(self) -> float: ...
+
+    def room(self) -> int: ...
+
+    def accept(self, items: list[Claimed]) -> None: ...
+
+
 class Outbox:
-    def __init__(self, database: Database, catalog: Catalog, wakeup: Wakeup) -> None:
+    """With a ``dispatcher`` (a worker in the same process), new deliveries are written
+    already claimed by it and handed over on commit: the first attempt skips the
+    claim round trip and the wake-up. Should the process die first, their lease
+    lapses and any worker redoes them. Deliveries of ordered registrations always
+    go through the claim, which keeps their order."""
+
+    def __init__(
+        self,
+        database: Database,
+        catalog: Catalog,
+        wakeup: Wakeup,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
         self._db = database
         self._catalog = catalog
         self._wakeup = wakeup
+        self._dispatcher = dispatcher
 
     async def publish(
         self,
@@ -73,14 +101,22 @@ class Outbox:
         ]
         if session is None:
             async with self._db.writing(), self._db.session() as own, own.begin():
-                count = await self._write(own, org, topic_name, events, now)
-            self._wakeup.notify()
+                count, direct = await self._write(own, org, topic_name, events, now)
+            self._committed(direct)
         else:
-            count = await self._write(session, org, topic_name, events, now)
+            count, direct = await self._write(session, org, topic_name, events, now)
             event.listen(
-                session.sync_session, "after_commit", lambda _s: self._wakeup.notify(), once=True
+                session.sync_session,
+                "after_commit",
+                lambda _s: self._committed(direct),
+                once=True,
             )
         return [e["id"] for e in events], count
+
+    def _committed(self, direct: list[Claimed]) -> None:
+        if direct and self._dispatcher is not None:
+            self._dispatcher.accept(direct)
+        self._wakeup.notify()
 
     async def _write(
         self,
@@ -89,51 +125,57 @@ class Outbox:
         topic: str,
         events: list[dict[str, Any]],
         now: float,
-    ) -> int:
+    ) -> tuple[int, list[Claimed]]:
         receivers = (
-            (
-                await session.execute(
-                    select(REGISTRATIONS.c.id)
-                    .join(
-                        REGISTRATION_TOPICS,
-                        REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id,
-                    )
-                    .where(
-                        REGISTRATION_TOPICS.c.org_id == org,
-                        REGISTRATION_TOPICS.c.topic == topic,
-                        REGISTRATIONS.c.active.is_(True),
-                    )
-                    .order_by(REGISTRATIONS.c.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        await session.execute(insert(EVENTS), events)
-        if receivers:
             await session.execute(
-                insert(DELIVERIES),
-                [
-                    {
-                        "id": new_id("dlv"),
-                        "event_id": e["id"],
-                        "registration_id": rid,
-                        "org_id": org,
-                        "topic": topic,
-                        "key": e["key"],
-                        "status": "pending",
-                        "attempts": 0,
-                        "next_at": now,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for e in events
-                    for rid in receivers
-                ],
+                select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
+                .join(
+                    REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id
+                )
+                .where(
+                    REGISTRATION_TOPICS.c.org_id == org,
+                    REGISTRATION_TOPICS.c.topic == topic,
+                    REGISTRATIONS.c.active.is_(True),
+                )
+                .order_by(REGISTRATIONS.c.id)
             )
-            if self._db.dialect == "postgresql":
-                await session.execute(text(f"NOTIFY {CHANNEL}"))
-        return len(receivers)
+        ).all()
+        await session.execute(insert(EVENTS), events)
+        if not receivers:
+            return 0, []
+        dispatcher = self._dispatcher
+        room = dispatcher.room() if dispatcher is not None else 0
+        rows: list[dict[str, Any]] = []
+        direct: list[Claimed] = []
+        for e in events:
+            for rid, ordered in receivers:
+                row = {
+                    "id": new_id("dlv"),
+                    "event_id": e["id"],
+                    "registration_id": rid,
+                    "org_id": org,
+                    "topic": topic,
+                    "key": e["key"],
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_at": now,
+                    "lease_until": None,
+                    "worker": None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                if dispatcher is not None and len(direct) < room and not ordered:
+                    row.update(
+                        status="delivering",
+                        lease_until=now + dispatcher.lease,
+                        worker=dispatcher.id,
+                    )
+                    direct.append(Claimed(row["id"], e["id"], rid, org, topic, 0, e["payload"]))
+                rows.append(row)
+        await session.execute(insert(DELIVERIES), rows)
+        if self._db.dialect == "postgresql" and len(direct) < len(rows):
+            await session.execute(text(f"NOTIFY {CHANNEL}"))
+        return len(receivers), direct
 
     @staticmethod
     def _check(org: str, documents: list[Any], keys: list[str | None]) -> None:

@@ -84,6 +84,25 @@ class Worker:
         self._stopping = False
         self.delivered = 0
 
+    @property
+    def lease(self) -> float:
+        return self._settings.lease
+
+    def room(self) -> int:
+        """How many more deliveries this worker would take now (the outbox asks)."""
+        if self._stopping:
+            return 0
+        return max(0, self._settings.concurrency + 2 * self._settings.batch - len(self._claimed))
+
+    def accept(self, items: list[Claimed]) -> None:
+        """Take deliveries the outbox wrote as claimed by this worker."""
+        for item in items:
+            self._claimed[item.id] = item
+            try:
+                self._queue_in.send_nowait(item)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                del self._claimed[item.id]  # stopping: the lease will lapse and it is redone
+
     def stop(self) -> None:
         self._stopping = True
         self._wakeup.notify()
@@ -257,7 +276,12 @@ class Worker:
             if record.decision.next_at is not None:
                 self._next_due = min(self._next_due, record.decision.next_at)
         try:
-            orgs = await write_records(self._db, batch, self._settings.health, self._on_disabled)
+            # Shielded: a result taken off the list must reach the database even when
+            # the worker is being cancelled, or its delivery would be sent twice.
+            with anyio.CancelScope(shield=True):
+                orgs = await write_records(
+                    self._db, batch, self._settings.health, self._on_disabled
+                )
         except Exception:
             # Not recorded: the leases expire and the deliveries are attempted again.
             log.exception("could not record %d results; they will be redone", len(batch))
