@@ -13,7 +13,8 @@
     └── TransportError          an outbound request got no complete response
         ├── ConnectError        no connection (refused, reset, DNS, TLS)
         ├── RequestTimeout      the time allowed ran out
-        └── ResponseTooLarge    the response body passed the size cap
+        ├── ResponseTooLarge    the response body passed the size cap
+        └── TargetBlocked       the receiver's address is not public (SSRF guard)
 
 Lower-level errors are translated with ``raise … from`` so the cause stays visible.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "RequestTimeout",
     "ResponseTooLarge",
     "StoreError",
+    "TargetBlocked",
     "TransportError",
     "UnknownTopicError",
     "ValidationError",
@@ -131,3 +133,7 @@ class RequestTimeout(TransportError):
 
 class ResponseTooLarge(TransportError):
     """The response body passed the size cap."""
+
+
+class TargetBlocked(TransportError):
+    """The receiver resolves to a loopback, private or otherwise non-public address."""

@@ -95,10 +95,13 @@ class Registration:
 class Registrations:
     """``runtime.registrations``: create, get, list, update, delete, rotate_secret."""
 
-    def __init__(self, database: Database, catalog: Catalog, box: SecretBox) -> None:
+    def __init__(
+        self, database: Database, catalog: Catalog, box: SecretBox, allow_private: bool = False
+    ) -> None:
         self._db = database
         self._catalog = catalog
         self._box = box
+        self._allow_private = allow_private
         self._listeners: builtins.list[Callable[[str], None]] = []
 
     def on_change(self, listener: Callable[[str], None]) -> None:
@@ -134,6 +137,7 @@ class Registrations:
         topic's required scopes; the trusted Python caller passes none."""
         values = check_registration(
             self._catalog,
+            self._allow_private,
             {
                 "org": org,
                 "topics": topics,
@@ -228,7 +232,7 @@ class Registrations:
             merged = {**self._editable(current), **changes, "org": org}
             if "secret" not in changes:
                 merged["secret"] = self._box.open(current["secret"])
-            values = check_registration(self._catalog, merged, scopes)
+            values = check_registration(self._catalog, self._allow_private, merged, scopes)
             row = {
                 **self._stored(values),
                 "rev": new_rev(current["rev"]),

@@ -109,14 +109,19 @@ class HookRuntime:
             box = SecretBox(self._master_key(database))
             if self.auto_migrate:
                 await migrate(database)
-            client = HttpClient(limit=max(self.settings.concurrency * 4, 256))
+            client = HttpClient(
+                limit=max(self.settings.concurrency * 4, 256),
+                allow_private=self.settings.allow_private_targets,
+            )
             await client.open()
             stack.push_async_callback(client.aclose)
             attempts = AttemptLog(database)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.push_async_callback(self._drain, attempts)
             tasks.start_soon(attempts.run)
-            registrations = Registrations(database, self.catalog, box)
+            registrations = Registrations(
+                database, self.catalog, box, allow_private=self.settings.allow_private_targets
+            )
             self._database, self._attempts = database, attempts
             self._keys = Keys(database, self.catalog)
             self._registrations = registrations

@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .catalog import Catalog
-from .errors import FieldError, ValidationError
+from .errors import FieldError, TargetBlocked, ValidationError
+from .http.guard import check_url
 from .profiles import PROFILES
 from .store.orgs import valid_org
 
@@ -127,7 +128,7 @@ def timeout_problem(timeout: Any) -> str | None:
 
 
 def check_registration(
-    catalog: Catalog, values: dict[str, Any], scopes: Iterable[str] | None
+    catalog: Catalog, allow_private: bool, values: dict[str, Any], scopes: Iterable[str] | None
 ) -> dict[str, Any]:
     """Validate every field of a registration at once; return them normalised.
 
@@ -159,6 +160,14 @@ def check_registration(
         if missing:
             bad(f"topics.{index}", f"topic {name!r} needs scope(s) {', '.join(missing)}")
     problem = url_problem(values["url"])
+    if problem is None and not allow_private:
+        try:
+            check_url(values["url"])
+        except TargetBlocked as exc:
+            problem = (
+                f"{exc}; receivers must be public addresses "
+                "(HOOKRUNTIME_ALLOW_PRIVATE_TARGETS=1 allows private ones, for development)"
+            )
     if problem:
         bad("url", problem)
     profile_name = values["profile"]

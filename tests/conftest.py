@@ -91,5 +91,7 @@ async def runtime(database_url: str, master_key: str) -> AsyncIterator[HookRunti
 async def sqlite_runtime(tmp_path: Path, master_key: str) -> AsyncIterator[HookRuntime]:
     """A runtime on a SQLite file, for tests whose subject is not the database."""
     url = f"sqlite:///{tmp_path / 'hooks.db'}"
-    async with HookRuntime(url, workers=0, master_key=master_key) as opened:
+    async with HookRuntime(
+        url, workers=0, master_key=master_key, allow_private_targets=True
+    ) as opened:
         yield opened

@@ -290,7 +290,11 @@ async def test_breaker_opens_answers_at_once_then_probes_and_closes(tmp_path, ma
 
     async with (
         HookRuntime(
-            f"sqlite:///{tmp_path / 'b.db'}", workers=0, master_key=master_key, breaker=policy
+            f"sqlite:///{tmp_path / 'b.db'}",
+            workers=0,
+            master_key=master_key,
+            breaker=policy,
+            allow_private_targets=True,
         ) as runtime,
         LoopbackReceiver(handler) as receiver,
     ):
@@ -319,7 +323,11 @@ async def test_a_failed_probe_opens_the_breaker_again(tmp_path, master_key) -> N
     policy = BreakerPolicy(window=30, min_calls=2, ratio=0.5, cooldown=0.2)
     async with (
         HookRuntime(
-            f"sqlite:///{tmp_path / 'b.db'}", workers=0, master_key=master_key, breaker=policy
+            f"sqlite:///{tmp_path / 'b.db'}",
+            workers=0,
+            master_key=master_key,
+            breaker=policy,
+            allow_private_targets=True,
         ) as runtime,
         LoopbackReceiver(lambda _r: Reply.hang()) as receiver,
     ):

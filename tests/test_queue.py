@@ -28,7 +28,11 @@ def open_runtime(database_url: str, master_key: str):  # type: ignore[no-untyped
     async def make(workers: int = 1, **env: str) -> AsyncIterator[HookRuntime]:
         environ = {f"HOOKRUNTIME_{k.upper()}": v for k, v in env.items()}
         async with HookRuntime(
-            database_url, workers=workers, master_key=master_key, environ=environ
+            database_url,
+            workers=workers,
+            master_key=master_key,
+            allow_private_targets=True,
+            environ=environ,
         ) as runtime:
             yield runtime
 

@@ -55,7 +55,9 @@ def event_ids(received: list[Received]) -> Counter[str]:
 
 
 async def backlog(database_url: str, master_key: str, url: str, n: int) -> list[str]:
-    async with HookRuntime(database_url, workers=0, master_key=master_key) as runtime:
+    async with HookRuntime(
+        database_url, workers=0, master_key=master_key, allow_private_targets=True
+    ) as runtime:
         await runtime.registrations.create(org="acme", topics=["punch.create"], url=url)
         return await runtime.emit_many(
             "punch.create", [{"punch": {"id": i}} for i in range(n)], org="acme"

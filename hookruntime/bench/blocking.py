@@ -41,7 +41,7 @@ async def _post(client: HttpClient, url: str, headers: dict[str, str], body: byt
 
 
 async def _measure(receiver: ReceiverProcess, n: int, folder: Path) -> dict[str, Any]:
-    client = HttpClient()
+    client = HttpClient(allow_private=True)  # the receiver is on loopback
     await client.open()
     url = receiver.url("raw")
     headers = {"content-type": "application/json"}

@@ -45,7 +45,7 @@ async def _raw(url: str, n: int) -> float:
     from ..profiles import PROFILES, Message
 
     profile = PROFILES["servicehook"]
-    client = HttpClient()
+    client = HttpClient(allow_private=True)  # the receiver is on loopback
     await client.open()
     bodies = [
         profile.render(Message(TOPIC, f"evt_{i}", _item(i), ["bench-secret-123456"]))
@@ -146,7 +146,9 @@ async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[s
     """Peak RSS of a `hookruntime worker` process draining an ``n``-event backlog."""
     database_url = f"sqlite:///{folder / 'backlog.db'}"
     key = generate_master_key()
-    async with HookRuntime(database_url, workers=0, master_key=key) as runtime:
+    async with HookRuntime(
+        database_url, workers=0, master_key=key, allow_private_targets=True
+    ) as runtime:
         await runtime.registrations.create(
             org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
         )

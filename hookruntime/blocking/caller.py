@@ -16,6 +16,7 @@ from ..errors import (
     ReentrancyError,
     RequestTimeout,
     ResponseTooLarge,
+    TargetBlocked,
     ValidationError,
 )
 from ..http import DEFAULT_MAX_BODY, HttpClient
@@ -155,6 +156,9 @@ class BlockingCaller:
             return Outcome(
                 rid, "error", None, time.perf_counter() - started, str(exc), number
             ), True
+        except TargetBlocked as exc:
+            detail = f"receiver address refused: {exc}"
+            return Outcome(rid, "error", None, time.perf_counter() - started, detail, number), False
         latency = response.elapsed
         status = response.status
         if not 200 <= status < 300:

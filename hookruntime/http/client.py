@@ -22,6 +22,7 @@ import aiohttp
 import anyio
 
 from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
+from .guard import GuardedResolver, check_url
 
 __all__ = ["DEFAULT_MAX_BODY", "HttpClient", "Response"]
 
@@ -41,13 +42,17 @@ class Response:
 class HttpClient:
     """A pooled client. Open it once per process; ``post`` is safe to call concurrently."""
 
-    def __init__(self, *, limit: int = 512, limit_per_host: int = 0) -> None:
+    def __init__(
+        self, *, limit: int = 512, limit_per_host: int = 0, allow_private: bool = False
+    ) -> None:
         self._limit = limit
         self._limit_per_host = limit_per_host
+        self.allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(
+            resolver=None if self.allow_private else GuardedResolver(),
             limit=self._limit,
             limit_per_host=self._limit_per_host,
             ttl_dns_cache=60,
@@ -78,8 +83,8 @@ class HttpClient:
     ) -> Response:
         """POST ``body`` and read the whole answer within ``timeout`` seconds.
 
-        Raises :class:`RequestTimeout`, :class:`ConnectError` or
-        :class:`ResponseTooLarge`; any HTTP status is a :class:`Response`.
+        Raises :class:`RequestTimeout`, :class:`ConnectError`, :class:`ResponseTooLarge`
+        or :class:`TargetBlocked`; any HTTP status is a :class:`Response`.
         """
         session = self._session
         if session is None:
@@ -87,6 +92,8 @@ class HttpClient:
         started = time.perf_counter()
         if timeout <= 0:
             raise RequestTimeout("no time left for the request")
+        if not self.allow_private:
+            check_url(url)
         try:
             with anyio.fail_after(timeout):
                 async with session.post(
