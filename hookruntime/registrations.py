@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .catalog import Catalog
@@ -29,7 +30,11 @@ from .store.models import REGISTRATIONS as _REGISTRATIONS
 from .store.orgs import ensure_org
 from .validation import check_registration
 
-__all__ = ["EDITABLE", "Registration", "Registrations"]
+__all__ = ["EDITABLE", "MAX_PER_ORG", "Registration", "Registrations"]
+
+log = logging.getLogger("hookruntime")
+#: Registrations one org may hold.
+MAX_PER_ORG = 100
 
 #: Fields ``update`` accepts.
 EDITABLE = frozenset(
@@ -103,6 +108,9 @@ class Registrations:
         self._box = box
         self._allow_private = allow_private
         self._listeners: builtins.list[Callable[[str], None]] = []
+        #: Called after each committed change with the ``webhook.*`` topic and the
+        #: registration; the runtime emits the event to the org's subscribers.
+        self.announce: Callable[[str, Registration], Awaitable[None]] | None = None
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(org)`` after every write to one of the org's registrations."""
@@ -111,6 +119,14 @@ class Registrations:
     def _changed(self, org: str) -> None:
         for listener in self._listeners:
             listener(org)
+
+    async def _announced(self, topic: str, registration: Registration) -> Registration:
+        if self.announce is not None:
+            try:
+                await self.announce(topic, registration)
+            except Exception:  # the change is committed; telling subscribers is best effort
+                log.exception("could not emit %s for %s", topic, registration.id)
+        return registration
 
     async def create(
         self,
@@ -170,10 +186,17 @@ class Registrations:
         }
         async with self._db.writing(), self._db.session() as session, session.begin():
             await ensure_org(session, org)
+            held = (
+                await session.execute(select(func.count()).where(_REGISTRATIONS.c.org_id == org))
+            ).scalar_one()
+            if held >= MAX_PER_ORG:
+                raise ValidationError.single(
+                    "org", f"org {org!r} holds {held} registrations, the limit; delete one first"
+                )
             await session.execute(insert(_REGISTRATIONS).values(row))
             await _write_topics(session, registration_id, org, values["topics"])
         self._changed(org)
-        return self._view(row, reveal=True)
+        return await self._announced("webhook.created", self._view(row, reveal=True))
 
     async def get(self, registration_id: str, *, org: str) -> Registration:
         async with self._db.session() as session:
@@ -247,7 +270,9 @@ class Registrations:
                 )
                 await _write_topics(session, registration_id, org, values["topics"])
         self._changed(org)
-        return self._view({**current, **row}, reveal="secret" in changes)
+        return await self._announced(
+            "webhook.updated", self._view({**current, **row}, reveal="secret" in changes)
+        )
 
     async def rotate_secret(
         self,
@@ -281,7 +306,7 @@ class Registrations:
             }
             await _compare_and_set(session, registration_id, org, current["rev"], row)
         self._changed(org)
-        return self._view({**current, **row}, reveal=True)
+        return await self._announced("webhook.updated", self._view({**current, **row}, reveal=True))
 
     async def delete(self, registration_id: str, *, org: str, rev: str | None = None) -> None:
         async with self._db.writing(), self._db.session() as session, session.begin():
@@ -296,6 +321,7 @@ class Registrations:
                 )
             )
         self._changed(org)
+        await self._announced("webhook.deleted", self._view({**current, "active": False}))
 
     def secrets(self, row: Mapping[str, Any], now: float | None = None) -> builtins.list[str]:
         """The plaintext secrets that sign for ``row``: current first, then a rotated-out

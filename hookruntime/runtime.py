@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -25,17 +26,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
 from .catalog import Catalog
 from .config import Settings
-from .errors import ConfigurationError, HookRuntimeError
+from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
 from .keys import Keys
+from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
+from .profiles.base import iso_timestamp
 from .queue.deliveries import Deliveries
 from .queue.outbox import Outbox
 from .queue.records import Health
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
-from .registrations import Registrations
+from .registrations import Registration, Registrations
 from .store.attempts import AttemptLog
 from .store.crypto import SecretBox, generate_master_key, load_key_file
 from .store.engine import Database
@@ -133,6 +136,8 @@ class HookRuntime:
             self._outbox = Outbox(
                 database, self.catalog, wakeup, self.workers[0] if self.workers else None
             )
+            registrations.announce = self._announce
+
             self._stack = stack.pop_all()
         log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
 
@@ -192,6 +197,17 @@ class HookRuntime:
                     log.info("pruned %d delivered events", pruned)
             except Exception:
                 log.exception("pruning failed; will try again")
+
+    async def _announce(self, topic: str, registration: Registration) -> None:
+        summary = registration_summary(
+            registration.id,
+            registration.url,
+            list(registration.topics),
+            registration.active,
+            iso_timestamp(time.time()),
+        )
+        assert self._outbox is not None
+        await self._outbox.publish(topic, [summary], org=registration.org)
 
     async def _disabled(self, org: str, registration_id: str, summary: dict[str, Any]) -> None:
         log.warning(
@@ -255,6 +271,31 @@ class HookRuntime:
         self.database  # noqa: B018
         assert self._caller is not None
         return await self._caller.call(topic, data, org=org, deadline=deadline)
+
+    async def send_test(
+        self, *, org: str, topic: str | None = None, registration_id: str | None = None
+    ) -> dict[str, Any]:
+        """Send ``topic``'s sample payload to every registration of ``org`` for it, or to
+        one registration (``topic`` then defaults to its first). Queued topics become an
+        event (``{"id", "deliveries"}``); blocking ones a call (``{"result": …}``)."""
+        if registration_id is not None:
+            registration = await self.registrations.get(registration_id, org=org)
+            topic = topic or registration.topics[0]
+            if topic not in registration.topics:
+                raise ValidationError.single(
+                    "topic", f"registration {registration_id!r} does not subscribe to {topic!r}"
+                )
+        if topic is None:
+            raise ValidationError.single("topic", "name the topic to test")
+        declared = self.catalog.get_topic(topic)
+        if declared.blocking:
+            assert self._caller is not None
+            result = await self._caller.call(topic, declared.sample, org=org, only=registration_id)
+            return {"topic": topic, "result": result.to_dict()}
+        ids, count = await self.outbox.publish(
+            topic, [declared.sample], org=org, only=registration_id
+        )
+        return {"topic": topic, "id": ids[0], "deliveries": count}
 
     async def emit(
         self,

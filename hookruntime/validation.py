@@ -177,10 +177,12 @@ def check_registration(
     profile = PROFILES.get(profile_name) if isinstance(profile_name, str) else None
     if profile is None:
         bad("profile", f"unknown profile {profile_name!r}; known: {', '.join(sorted(PROFILES))}")
+    elif values["secret"] is not None and not isinstance(values["secret"], str):
+        bad("secret", "must be a string")
     else:
-        if values["secret"] is None:
-            values["secret"] = profile.generate_secret()
-        problem = profile.secret_problem(values["secret"])
+        secret: str = profile.generate_secret() if values["secret"] is None else values["secret"]
+        values["secret"] = secret
+        problem = profile.secret_problem(secret)
         if problem:
             bad("secret", problem)
     priority = values["priority"]

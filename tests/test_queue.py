@@ -61,7 +61,7 @@ async def test_emit_writes_one_event_and_a_delivery_per_active_registration(open
             org="globex", topics=["punch.create"], url="https://d.example/h"
         )
         event_id = await runtime.emit("punch.create", PUNCH, org="acme", key="p2")
-        assert await count(runtime, EVENTS) == 1
+        assert await count(runtime, EVENTS, topic="punch.create") == 1
         assert await count(runtime, DELIVERIES, event_id=event_id) == 2
         assert await count(runtime, DELIVERIES, registration_id=inactive.id) == 0
 
@@ -83,9 +83,10 @@ async def test_emit_joins_the_callers_transaction(open_runtime, database_url: st
         finally:
             await host_engine.dispose()
         async with runtime.database.engine.connect() as conn:
-            ids = (await conn.execute(select(EVENTS.c.id))).scalars().all()
+            query = select(EVENTS.c.id).where(EVENTS.c.topic == "punch.create")
+            ids = (await conn.execute(query)).scalars().all()
         assert ids == [kept]
-        assert await count(runtime, DELIVERIES) == 1
+        assert await count(runtime, DELIVERIES, topic="punch.create") == 1
 
 
 async def test_emit_refuses_bad_input_precisely(open_runtime) -> None:
@@ -417,9 +418,10 @@ async def test_prune_removes_old_delivered_events_and_keeps_dead_ones(open_runti
         await eventually(lambda: count(runtime, DELIVERIES, status="dead"))
         assert await runtime.deliveries.prune(older_than=3600) == 0
         await anyio.sleep(0.05)
-        assert await runtime.deliveries.prune(older_than=0.01) == 1
+        assert await runtime.deliveries.prune(older_than=0.01) >= 1
         remaining = await runtime.deliveries.list(org="acme")
         assert [d.status for d in remaining] == ["dead"]
+        assert await count(runtime, EVENTS, topic="punch.create") == 1
 
 
 async def test_closing_the_runtime_finishes_in_flight_work(open_runtime) -> None:

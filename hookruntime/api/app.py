@@ -13,10 +13,12 @@ from starlette.routing import Route
 
 from ..errors import HookRuntimeError
 from ..runtime import HookRuntime
-from .auth import authenticate
-from .problems import handle_error
+from . import events, registrations
+from .io import require
+from .openapi import openapi
+from .problems import HTTPProblem, handle_error, handle_problem
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "topic_json"]
 
 
 def topic_json(runtime: HookRuntime) -> list[dict[str, Any]]:
@@ -41,16 +43,18 @@ def topic_json(runtime: HookRuntime) -> list[dict[str, Any]]:
 def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starlette:
     """The API app. With ``manage_lifecycle`` the app opens and closes ``runtime`` with
     its own lifespan; a host that opens the runtime itself passes False."""
+    from .. import __version__
 
     async def healthz(_request: Request) -> Response:
         await runtime.database.ping()
         return JSONResponse({"status": "ok"})
 
     async def topics(request: Request) -> Response:
-        key = await authenticate(request, runtime)
-        if isinstance(key, Response):
-            return key
+        await require(request)
         return JSONResponse({"items": topic_json(runtime)})
+
+    async def document(_request: Request) -> Response:
+        return JSONResponse(openapi(__version__))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -60,8 +64,18 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         async with runtime:
             yield
 
-    return Starlette(
-        routes=[Route("/healthz", healthz), Route("/v1/topics", topics)],
-        exception_handlers={HookRuntimeError: handle_error},
+    table = [
+        ("/healthz", "GET", healthz),
+        ("/openapi.json", "GET", document),
+        ("/v1/topics", "GET", topics),
+        *registrations.ROUTES,
+        *events.ROUTES,
+    ]
+    routes = [Route(path, handler, methods=[method]) for path, method, handler in table]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HookRuntimeError: handle_error, HTTPProblem: handle_problem},
         lifespan=lifespan,
     )
+    app.state.runtime = runtime
+    return app

@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ..errors import ConflictError, HookRuntimeError, NotFoundError, ValidationError
+from ..errors import (
+    ConflictError,
+    HookRuntimeError,
+    NotFoundError,
+    ReentrancyError,
+    UnknownTopicError,
+    ValidationError,
+)
 
-__all__ = ["problem", "problem_from_error"]
+__all__ = ["MEDIA_TYPE", "HTTPProblem", "handle_error", "handle_problem", "problem"]
 
 MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("hookruntime.api")
+
+
+class HTTPProblem(Exception):
+    """Raised by a handler to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.headers, self.extra = headers, extra
 
 
 def problem(
@@ -21,17 +46,27 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def problem_from_error(exc: HookRuntimeError) -> JSONResponse:
+def problem_from_error(exc: HookRuntimeError, **extra: Any) -> JSONResponse:
     if isinstance(exc, ValidationError):
         errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-        return problem(422, "Invalid request", str(exc), errors=errors)
+        return problem(422, "Invalid request", str(exc), errors=errors, **extra)
     if isinstance(exc, NotFoundError):
         return problem(404, "Not found", str(exc))
     if isinstance(exc, ConflictError):
         return problem(409, "Conflict", str(exc))
+    if isinstance(exc, ReentrancyError):
+        return problem(409, "Re-entrant blocking call", str(exc))
+    log.error("unexpected %s: %s", type(exc).__name__, exc)
     return problem(500, "Internal error", "the server failed to handle the request")
 
 
-async def handle_error(_request: Request, exc: Exception) -> JSONResponse:
+async def handle_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HookRuntimeError)
+    if isinstance(exc, UnknownTopicError):  # name them all, not only the close ones
+        return problem_from_error(exc, known_topics=sorted(request.app.state.runtime.catalog))
     return problem_from_error(exc)
+
+
+async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPProblem)
+    return problem(exc.status, exc.title, exc.detail, exc.headers, **exc.extra)

@@ -53,7 +53,13 @@ class BlockingCaller:
         self._max_body = max_body
 
     async def call(
-        self, topic_name: str, data: Any, *, org: str, deadline: float | None = None
+        self,
+        topic_name: str,
+        data: Any,
+        *,
+        org: str,
+        deadline: float | None = None,
+        only: str | None = None,
     ) -> CallResult:
         started = time.perf_counter()
         topic = self._catalog.get_topic(topic_name)
@@ -69,6 +75,8 @@ class BlockingCaller:
         budget = _budget(topic, deadline)
         topic.validate(data)
         targets = await self._directory.targets(org, topic_name)
+        if only is not None:  # a test call of one registration
+            targets = tuple(t for t in targets if t.registration_id == only)
         call_id = new_id("call")
         end = anyio.current_time() + budget - (time.perf_counter() - started)
         outcomes: list[Outcome | None] = [None] * len(targets)

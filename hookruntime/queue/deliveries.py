@@ -7,6 +7,7 @@ Delivered deliveries may be replayed too; one in flight may not.
 from __future__ import annotations
 
 import builtins
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -95,16 +96,31 @@ class Deliveries:
         registration_id: str | None,
         since: float | None,
         until: float | None,
+        event_id: str | None = None,
     ) -> Select[Any]:
+        errors = []
         if status is not None and status not in STATUSES:
-            raise ValidationError.single(
-                "status", f"unknown status {status!r}; one of {', '.join(STATUSES)}"
+            errors.append(
+                FieldError("status", f"unknown status {status!r}; one of {', '.join(STATUSES)}")
             )
+        for name, text_value in (("topic", topic), ("registration_id", registration_id)):
+            if text_value is not None and not isinstance(text_value, str):
+                errors.append(FieldError(name, "must be a string"))
+        for name, moment in (("since", since), ("until", until)):
+            if moment is not None and (
+                isinstance(moment, bool)
+                or not isinstance(moment, int | float)
+                or not math.isfinite(moment)
+            ):
+                errors.append(FieldError(name, "must be a Unix time in seconds"))
+        if errors:
+            raise ValidationError(errors)
         query = select(columns).where(DELIVERIES.c.org_id == org)
         for column, value in (
             (DELIVERIES.c.status, status),
             (DELIVERIES.c.topic, topic),
             (DELIVERIES.c.registration_id, registration_id),
+            (DELIVERIES.c.event_id, event_id),
         ):
             if value is not None:
                 query = query.where(column == value)
@@ -125,12 +141,15 @@ class Deliveries:
         until: float | None = None,
         limit: int = 100,
         after: str | None = None,
+        event_id: str | None = None,
     ) -> builtins.list[DeliveryView]:
         """Deliveries of ``org`` matching every filter given, oldest first; ``after`` (an
         id) continues a page."""
         if not 1 <= limit <= 1000:
             raise ValidationError.single("limit", "must be between 1 and 1000")
-        query = self._filtered(DELIVERIES, org, status, topic, registration_id, since, until)
+        query = self._filtered(
+            DELIVERIES, org, status, topic, registration_id, since, until, event_id
+        )
         if after is not None:
             query = query.where(DELIVERIES.c.id > after)
         query = query.order_by(DELIVERIES.c.id).limit(limit)

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalog import Catalog
-from ..errors import FieldError, ValidationError
+from ..errors import ConflictError, FieldError, ValidationError
 from ..ids import new_id
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
@@ -73,8 +74,10 @@ class Outbox:
         keys: Sequence[str | None] | None = None,
         session: AsyncSession | None = None,
         idempotency: tuple[str, str] | None = None,
+        only: str | None = None,
     ) -> tuple[list[str], int]:
-        """Write the events; return their ids and the number of deliveries per event."""
+        """Write the events; return their ids and the number of deliveries per event.
+        ``only`` limits the deliveries to one registration (a test event)."""
         topic = self._catalog.get_topic(topic_name)
         if topic.blocking:
             raise ValidationError.single(
@@ -100,11 +103,16 @@ class Outbox:
             for index, (document, key) in enumerate(zip(documents, key_list, strict=True))
         ]
         if session is None:
-            async with self._db.writing(), self._db.session() as own, own.begin():
-                count, direct = await self._write(own, org, topic_name, events, now)
+            try:
+                async with self._db.writing(), self._db.session() as own, own.begin():
+                    count, direct = await self._write(own, org, topic_name, events, now, only)
+            except IntegrityError as exc:
+                if idempotency is None:
+                    raise
+                raise ConflictError("an event with this idempotency key exists") from exc
             self._committed(direct)
         else:
-            count, direct = await self._write(session, org, topic_name, events, now)
+            count, direct = await self._write(session, org, topic_name, events, now, only)
             event.listen(
                 session.sync_session,
                 "after_commit",
@@ -125,11 +133,14 @@ class Outbox:
         topic: str,
         events: list[dict[str, Any]],
         now: float,
+        only: str | None = None,
     ) -> tuple[int, list[Claimed]]:
+        query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
+        if only is not None:
+            query = query.where(REGISTRATIONS.c.id == only)
         receivers = (
             await session.execute(
-                select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
-                .join(
+                query.join(
                     REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id
                 )
                 .where(

@@ -1,0 +1,191 @@
+"""``/v1/events``, ``/v1/calls`` and ``/v1/deliveries``: thin layers over the runtime."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import func, select
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..blocking import serving_hook
+from ..errors import ConflictError
+from ..runtime import HookRuntime
+from ..store.models import DELIVERIES, EVENTS
+from .io import RateLimiter, as_object, float_param, int_param, read_json, require
+from .problems import HTTPProblem
+
+__all__ = ["ROUTES"]
+
+limiter = RateLimiter(rate=200.0, burst=400.0)
+
+
+def _runtime(request: Request) -> HookRuntime:
+    runtime: HookRuntime = request.app.state.runtime
+    return runtime
+
+
+def _topic(body: dict[str, Any]) -> str:
+    topic = body.get("topic")
+    if not isinstance(topic, str):
+        raise HTTPProblem(
+            422,
+            "Invalid request",
+            "topic is required",
+            errors=[{"field": "topic", "message": "required, a string"}],
+        )
+    if "data" not in body:
+        raise HTTPProblem(
+            422,
+            "Invalid request",
+            "data is required",
+            errors=[{"field": "data", "message": "required"}],
+        )
+    return topic
+
+
+async def _existing(
+    runtime: HookRuntime, org: str, idempotency_key: str
+) -> tuple[str, str, int] | None:
+    async with runtime.database.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(EVENTS.c.id, EVENTS.c.request_hash).where(
+                    EVENTS.c.org_id == org, EVENTS.c.idempotency_key == idempotency_key
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        count = (
+            await conn.execute(select(func.count()).where(DELIVERIES.c.event_id == row.id))
+        ).scalar_one()
+    return row.id, row.request_hash, int(count)
+
+
+async def emit(request: Request) -> Response:
+    key = await require(request, "events:emit")
+    limiter.take(key.id)
+    body = as_object(await read_json(request), {"topic", "data", "key"})
+    topic = _topic(body)
+    runtime = _runtime(request)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is None:
+        ids, count = await runtime.outbox.publish(
+            topic, [body["data"]], org=key.org, keys=[body.get("key")]
+        )
+        return JSONResponse({"id": ids[0], "deliveries": count}, status_code=202)
+    if not 0 < len(idempotency_key) <= 200:
+        raise HTTPProblem(
+            422,
+            "Invalid request",
+            "Idempotency-Key must be 1 to 200 characters",
+            errors=[{"field": "Idempotency-Key", "message": "1 to 200 characters"}],
+        )
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    for _ in range(2):  # a concurrent twin may win the insert; then read its event
+        found = await _existing(runtime, key.org, idempotency_key)
+        if found is not None:
+            event_id, seen_digest, count = found
+            if seen_digest != digest:
+                raise HTTPProblem(
+                    422,
+                    "Idempotency-Key reused",
+                    "this Idempotency-Key was used with a different body",
+                )
+            return JSONResponse({"id": event_id, "deliveries": count}, status_code=202)
+        try:
+            ids, count = await runtime.outbox.publish(
+                topic,
+                [body["data"]],
+                org=key.org,
+                keys=[body.get("key")],
+                idempotency=(idempotency_key, digest),
+            )
+        except ConflictError:
+            continue
+        return JSONResponse({"id": ids[0], "deliveries": count}, status_code=202)
+    raise HTTPProblem(409, "Conflict", "the Idempotency-Key is being used concurrently")
+
+
+async def call(request: Request) -> Response:
+    key = await require(request, "hooks:call")
+    body = as_object(await read_json(request), {"topic", "data", "deadline"})
+    topic = _topic(body)
+    with serving_hook(request.headers):  # a hook calling back into its own chain is refused
+        result = await _runtime(request).call(
+            topic, body["data"], org=key.org, deadline=body.get("deadline")
+        )
+    return JSONResponse(result.to_dict())
+
+
+async def event(request: Request) -> Response:
+    key = await require(request, "deliveries:read")
+    runtime = _runtime(request)
+    found = await runtime.deliveries.event(request.path_params["id"], org=key.org)
+    deliveries = await runtime.deliveries.list(org=key.org, event_id=found["id"], limit=1000)
+    return JSONResponse(
+        {
+            "id": found["id"],
+            "topic": found["topic"],
+            "key": found["key"],
+            "data": json.loads(found["payload"]),
+            "created_at": found["created_at"],
+            "deliveries": [d.to_dict() for d in deliveries],
+        }
+    )
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    return {
+        "status": request.query_params.get("status"),
+        "topic": request.query_params.get("topic"),
+        "registration_id": request.query_params.get("registration_id"),
+        "since": float_param(request, "since"),
+        "until": float_param(request, "until"),
+    }
+
+
+async def deliveries(request: Request) -> Response:
+    key = await require(request, "deliveries:read")
+    limit = int_param(request, "limit", 100, 1, 1000)
+    items = await _runtime(request).deliveries.list(
+        org=key.org, limit=limit, after=request.query_params.get("after"), **_filters(request)
+    )
+    cursor = items[-1].id if len(items) == limit else None
+    return JSONResponse({"items": [d.to_dict() for d in items], "next": cursor})
+
+
+async def delivery(request: Request) -> Response:
+    key = await require(request, "deliveries:read")
+    found = await _runtime(request).deliveries.get(request.path_params["id"], org=key.org)
+    return JSONResponse(found.to_dict())
+
+
+async def retry(request: Request) -> Response:
+    key = await require(request, "webhooks:manage")
+    found = await _runtime(request).deliveries.retry(request.path_params["id"], org=key.org)
+    return JSONResponse(found.to_dict(), status_code=202)
+
+
+async def retry_many(request: Request) -> Response:
+    key = await require(request, "webhooks:manage")
+    body = as_object(
+        await read_json(request, optional=True),
+        {"status", "topic", "registration_id", "since", "until"},
+    )
+    count = await _runtime(request).deliveries.retry_many(org=key.org, **body)
+    return JSONResponse({"retried": count}, status_code=202)
+
+
+ROUTES: list[tuple[str, str, Any]] = [
+    ("/v1/events", "POST", emit),
+    ("/v1/calls", "POST", call),
+    ("/v1/events/{id}", "GET", event),
+    ("/v1/deliveries", "GET", deliveries),
+    ("/v1/deliveries/retry", "POST", retry_many),
+    ("/v1/deliveries/{id}", "GET", delivery),
+    ("/v1/deliveries/{id}/retry", "POST", retry),
+]

@@ -1,0 +1,178 @@
+"""``/v1/registrations`` and the test routes: thin layers over ``runtime.registrations``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..registrations import EDITABLE
+from ..runtime import HookRuntime
+from .io import as_object, int_param, read_json, require
+from .problems import HTTPProblem
+
+__all__ = ["ROUTES"]
+
+MANAGE = "webhooks:manage"
+#: Aliases of the seeds: ``topic`` (seed 001), ``events`` and ``is_active`` (seed 002).
+_ALIASES = {"topic": "topics", "events": "topics", "is_active": "active"}
+_FIELDS = EDITABLE | set(_ALIASES) | {"rev"}
+
+
+def _runtime(request: Request) -> HookRuntime:
+    runtime: HookRuntime = request.app.state.runtime
+    return runtime
+
+
+def _fields(body: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in as_object(body, _FIELDS).items():
+        target = _ALIASES.get(name, name)
+        if target in values:
+            raise HTTPProblem(
+                422,
+                "Invalid request",
+                f"{name!r} repeats {target!r}",
+                errors=[{"field": name, "message": f"give {target} once"}],
+            )
+        values[target] = value
+    if isinstance(values.get("topics"), str):
+        values["topics"] = [values["topics"]]
+    return values
+
+
+def _rev(request: Request, values: dict[str, Any], required: bool) -> str | None:
+    rev = values.pop("rev", None) or request.headers.get("if-match", "").strip('"') or None
+    if rev is None and required:
+        raise HTTPProblem(
+            428, "rev required", "send the registration's current rev (body field rev, or If-Match)"
+        )
+    if rev is not None and not isinstance(rev, str):
+        raise HTTPProblem(
+            422,
+            "Invalid request",
+            "rev must be a string",
+            errors=[{"field": "rev", "message": "a string"}],
+        )
+    return rev
+
+
+async def create(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    values = _fields(await read_json(request))
+    values.pop("rev", None)
+    for needed in ("topics", "url"):
+        if needed not in values:
+            raise HTTPProblem(
+                422,
+                "Invalid request",
+                f"{needed} is required",
+                errors=[{"field": needed, "message": "required"}],
+            )
+    registration = await _runtime(request).registrations.create(
+        org=key.org, scopes=key.scopes, **values
+    )
+    return JSONResponse(
+        registration.to_dict(),
+        status_code=201,
+        headers={"Location": f"/v1/registrations/{registration.id}"},
+    )
+
+
+async def listing(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    limit = int_param(request, "limit", 100, 1, 1000)
+    items = await _runtime(request).registrations.list(
+        org=key.org,
+        topic=request.query_params.get("topic"),
+        limit=limit,
+        after=request.query_params.get("after"),
+    )
+    cursor = items[-1].id if len(items) == limit else None
+    return JSONResponse({"items": [r.to_dict() for r in items], "next": cursor})
+
+
+async def read(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    registration = await _runtime(request).registrations.get(request.path_params["id"], org=key.org)
+    return JSONResponse(registration.to_dict(), headers={"ETag": f'"{registration.rev}"'})
+
+
+async def change(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    values = _fields(await read_json(request))
+    rev = _rev(request, values, required=True)
+    assert rev is not None
+    if request.method == "PUT":
+        missing = [n for n in ("topics", "url") if n not in values]
+        if missing:
+            raise HTTPProblem(
+                422,
+                "Invalid request",
+                "PUT replaces the registration: send "
+                + " and ".join(missing)
+                + " (or PATCH to change some fields)",
+                errors=[{"field": n, "message": "required"} for n in missing],
+            )
+    registration = await _runtime(request).registrations.update(
+        request.path_params["id"], org=key.org, rev=rev, scopes=key.scopes, **values
+    )
+    return JSONResponse(registration.to_dict(), headers={"ETag": f'"{registration.rev}"'})
+
+
+async def remove(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    values = _fields(await read_json(request, optional=True))
+    rev = _rev(request, values, required=False)
+    await _runtime(request).registrations.delete(request.path_params["id"], org=key.org, rev=rev)
+    return Response(status_code=204)
+
+
+async def rotate(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    body = as_object(await read_json(request, optional=True), {"rev", "secret", "grace"})
+    registration = await _runtime(request).registrations.rotate_secret(
+        request.path_params["id"],
+        org=key.org,
+        rev=body.get("rev"),
+        secret=body.get("secret"),
+        grace=body.get("grace", 86_400.0),
+    )
+    return JSONResponse(registration.to_dict())
+
+
+async def test_one(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    body = as_object(await read_json(request, optional=True), {"topic"})
+    answer = await _runtime(request).send_test(
+        org=key.org, topic=body.get("topic"), registration_id=request.path_params["id"]
+    )
+    return JSONResponse(answer, status_code=200 if "result" in answer else 202)
+
+
+async def test_topic(request: Request) -> Response:
+    key = await require(request, MANAGE)
+    body = as_object(await read_json(request), {"topic"})
+    if not isinstance(body.get("topic"), str):
+        raise HTTPProblem(
+            422,
+            "Invalid request",
+            "topic is required",
+            errors=[{"field": "topic", "message": "required"}],
+        )
+    answer = await _runtime(request).send_test(org=key.org, topic=body["topic"])
+    return JSONResponse(answer, status_code=200 if "result" in answer else 202)
+
+
+ROUTES: list[tuple[str, str, Any]] = [
+    ("/v1/registrations", "POST", create),
+    ("/v1/registrations", "GET", listing),
+    ("/v1/registrations/{id}", "GET", read),
+    ("/v1/registrations/{id}", "PUT", change),
+    ("/v1/registrations/{id}", "PATCH", change),
+    ("/v1/registrations/{id}", "DELETE", remove),
+    ("/v1/registrations/{id}/rotate-secret", "POST", rotate),
+    ("/v1/registrations/{id}/test", "POST", test_one),
+    ("/v1/test", "POST", test_topic),
+]
