@@ -324,3 +324,51 @@ async def test_openapi_describes_every_route(api) -> None:
     }  # type: ignore[attr-defined]
     described = {(path, method) for path, ops in document["paths"].items() for method in ops}
     assert served == described
+
+
+async def test_event_submission_is_rate_limited_per_key(api, monkeypatch) -> None:
+    from hookruntime.api import events
+
+    runtime, client = api
+    monkeypatch.setattr(events, "limiter", events.RateLimiter(rate=1.0, burst=3.0))
+    headers = await bearer(runtime)
+    body = {"topic": "punch.create", "data": {"punch": {"id": 1}}}
+    codes = [
+        (await client.post("/v1/events", headers=headers, json=body)).status_code for _ in range(5)
+    ]
+    assert codes == [202, 202, 202, 429, 429]
+    limited = await client.post("/v1/events", headers=headers, json=body)
+    assert int(limited.headers["Retry-After"]) >= 1
+    other = await client.post("/v1/events", headers=await bearer(runtime), json=body)
+    assert other.status_code == 202  # the bucket is per key
+
+
+async def test_registrations_per_org_are_limited(api, monkeypatch) -> None:
+    from hookruntime import registrations
+
+    runtime, client = api
+    monkeypatch.setattr(registrations, "MAX_PER_ORG", 2)
+    headers = await bearer(runtime)
+    body = {"topic": "punch.create", "url": "https://hr.example/in"}
+    codes = [
+        (await client.post("/v1/registrations", headers=headers, json=body)).status_code
+        for _ in range(3)
+    ]
+    assert codes == [201, 201, 422]
+
+
+async def test_the_key_never_shows_after_creation(api, caplog) -> None:
+    import logging
+
+    runtime, client = api
+    caplog.set_level(logging.DEBUG)
+    created = await runtime.keys.create(org="acme", scopes=ALL)
+    headers = {"Authorization": f"Bearer {created.key}"}
+    pages = [
+        await client.get(path, headers=headers)
+        for path in ("/v1/registrations", "/v1/deliveries", "/v1/topics")
+    ]
+    assert all(page.status_code == 200 for page in pages)
+    assert all(created.key not in page.text for page in pages)
+    assert created.key not in caplog.text
+    assert created.key not in repr(await runtime.keys.list(org="acme"))

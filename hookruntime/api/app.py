@@ -40,6 +40,15 @@ def topic_json(runtime: HookRuntime) -> list[dict[str, Any]]:
     ]
 
 
+def _dispatch(handlers: dict[str, Any]) -> Any:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        response: Response = await handlers[method](request)
+        return response
+
+    return endpoint
+
+
 def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starlette:
     """The API app. With ``manage_lifecycle`` the app opens and closes ``runtime`` with
     its own lifespan; a host that opens the runtime itself passes False."""
@@ -71,7 +80,14 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         *registrations.ROUTES,
         *events.ROUTES,
     ]
-    routes = [Route(path, handler, methods=[method]) for path, method, handler in table]
+    # One Route per path, so that a 405 lists every method the path supports in Allow.
+    by_path: dict[str, dict[str, Any]] = {}
+    for path, method, handler in table:
+        by_path.setdefault(path, {})[method] = handler
+    routes = [
+        Route(path, _dispatch(handlers), methods=list(handlers))
+        for path, handlers in by_path.items()
+    ]
     app = Starlette(
         routes=routes,
         exception_handlers={HookRuntimeError: handle_error, HTTPProblem: handle_problem},

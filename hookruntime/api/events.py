@@ -149,7 +149,11 @@ def _filters(request: Request) -> dict[str, Any]:
 
 
 async def deliveries(request: Request) -> Response:
-    key = await require(request, "deliveries:read")
+    key = await require(
+        request,
+        "deliveries:read",
+        ("status", "topic", "registration_id", "since", "until", "limit", "after"),
+    )
     limit = int_param(request, "limit", 100, 1, 1000)
     items = await _runtime(request).deliveries.list(
         org=key.org, limit=limit, after=request.query_params.get("after"), **_filters(request)

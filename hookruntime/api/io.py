@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -14,7 +15,16 @@ from ..keys import ApiKeyInfo
 from ..runtime import HookRuntime
 from .problems import HTTPProblem
 
-__all__ = ["MAX_BODY", "RateLimiter", "float_param", "int_param", "read_json", "require"]
+__all__ = [
+    "MAX_BODY",
+    "RateLimiter",
+    "as_object",
+    "float_param",
+    "int_param",
+    "known_params",
+    "read_json",
+    "require",
+]
 
 #: Largest request body accepted.
 MAX_BODY = 1024 * 1024
@@ -69,8 +79,11 @@ def as_object(body: Any, allowed: Iterable[str]) -> dict[str, Any]:
     return body
 
 
-async def require(request: Request, scope: str | None = None) -> ApiKeyInfo:
-    """The caller's API key (401 without a valid one; 403 without ``scope``)."""
+async def require(
+    request: Request, scope: str | None = None, params: tuple[str, ...] = ()
+) -> ApiKeyInfo:
+    """The caller's API key (401 without a valid one; 403 without ``scope``); query
+    parameters other than ``params`` are refused."""
     runtime: HookRuntime = request.app.state.runtime
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     challenge = {"WWW-Authenticate": "Bearer"}
@@ -81,14 +94,29 @@ async def require(request: Request, scope: str | None = None) -> ApiKeyInfo:
         raise HTTPProblem(401, "Unauthorized", "the API key is unknown or revoked", challenge)
     if scope is not None and scope not in key.scopes:
         raise HTTPProblem(403, "Forbidden", f"this API key lacks the scope {scope!r}")
+    known_params(request, *params)
     return key
+
+
+def known_params(request: Request, *names: str) -> None:
+    """Refuse query parameters the route does not take (a typo would filter nothing)."""
+    unknown = sorted(set(request.query_params) - set(names))
+    if unknown:
+        raise HTTPProblem(
+            422,
+            "Invalid request",
+            f"unknown query parameter(s): "
+            f"{', '.join(unknown)}; known: {', '.join(names) or 'none'}",
+            errors=[{"field": n, "message": "unknown query parameter"} for n in unknown],
+        )
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.lstrip("-").isdigit() or not low <= int(raw) <= high:
+    # Not str.isdigit(): it accepts digits such as "³" that int() refuses.
+    if not re.fullmatch(r"-?[0-9]{1,12}", raw) or not low <= int(raw) <= high:
         raise HTTPProblem(
             422,
             "Invalid request",

@@ -7,6 +7,90 @@ from typing import Any
 __all__ = ["DOCS", "openapi"]
 
 _OBJECT: dict[str, Any] = {"type": "object"}
+_TOPICS = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100}
+_REGISTRATION_FIELDS: dict[str, Any] = {
+    "topics": _TOPICS,
+    "topic": {"type": "string"},
+    "events": _TOPICS,
+    "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
+    "secret": {"type": "string", "maxLength": 512},
+    "profile": {"enum": ["standard", "jws", "servicehook", "envelope"]},
+    "priority": {"type": "integer", "minimum": -10000, "maximum": 10000},
+    "on_failure": {"enum": ["ignore", "deny", None]},
+    "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 60},
+    "ordered": {"type": "boolean"},
+    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "retry_schedule": {
+        "type": ["array", "null"],
+        "maxItems": 30,
+        "items": {"type": "number", "minimum": 0, "maximum": 604800},
+    },
+    "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
+    "signed_responses": {"type": "boolean"},
+    "active": {"type": "boolean"},
+    "is_active": {"type": "boolean"},
+    "description": {"type": ["string", "null"], "maxLength": 500},
+    "rev": {"type": "string"},
+}
+_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": _REGISTRATION_FIELDS,
+    "required": ["url"],
+    "anyOf": [{"required": ["topics"]}, {"required": ["topic"]}, {"required": ["events"]}],
+}
+_CHANGE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": _REGISTRATION_FIELDS,
+    "required": ["rev"],
+}
+_TOPIC_ONLY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["topic"],
+    "properties": {"topic": {"type": "string"}},
+}
+_EVENT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["topic", "data"],
+    "properties": {
+        "topic": {"type": "string"},
+        "data": {},
+        "key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
+    },
+}
+_CALL = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["topic", "data"],
+    "properties": {
+        "topic": {"type": "string"},
+        "data": {},
+        "deadline": {"type": ["number", "null"], "exclusiveMinimum": 0},
+    },
+}
+_FILTER = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "status": {"enum": ["failed", "dead", "delivered"]},
+        "topic": {"type": "string"},
+        "registration_id": {"type": "string"},
+        "since": {"type": "number"},
+        "until": {"type": "number"},
+    },
+}
+_ROTATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "rev": {"type": "string"},
+        "secret": {"type": "string"},
+        "grace": {"type": "number", "minimum": 0, "maximum": 604800},
+    },
+}
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 _PAGE = {
     "type": "object",
@@ -155,6 +239,19 @@ DOCS: dict[
     ),
 }
 
+#: Routes whose body may be left out (every field has a default).
+_OPTIONAL_BODY = {
+    ("/v1/deliveries/retry", "POST"),
+    ("/v1/registrations/{id}/rotate-secret", "POST"),
+}
+
+_QUERY: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+    "since": {"type": "number"},
+    "until": {"type": "number"},
+    "status": {"enum": ["pending", "delivering", "delivered", "failed", "dead"]},
+}
+
 _ERRORS = {
     "400": "Malformed JSON",
     "401": "No or bad API key",
@@ -199,7 +296,7 @@ def openapi(version: str) -> dict[str, Any]:
             operation["parameters"] = parameters
         if body is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": (path, method) not in _OPTIONAL_BODY,
                 "content": {"application/json": {"schema": body}},
             }
         success: dict[str, Any] = {"description": "OK"}

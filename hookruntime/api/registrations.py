@@ -81,7 +81,7 @@ async def create(request: Request) -> Response:
 
 
 async def listing(request: Request) -> Response:
-    key = await require(request, MANAGE)
+    key = await require(request, MANAGE, ("topic", "limit", "after"))
     limit = int_param(request, "limit", 100, 1, 1000)
     items = await _runtime(request).registrations.list(
         org=key.org,
