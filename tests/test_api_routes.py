@@ -372,3 +372,34 @@ async def test_the_key_never_shows_after_creation(api, caplog) -> None:
     assert all(created.key not in page.text for page in pages)
     assert created.key not in caplog.text
     assert created.key not in repr(await runtime.keys.list(org="acme"))
+
+
+SCOPED = [
+    ("POST", "/v1/registrations", "webhooks:manage"),
+    ("GET", "/v1/registrations", "webhooks:manage"),
+    ("GET", "/v1/registrations/reg_x", "webhooks:manage"),
+    ("PATCH", "/v1/registrations/reg_x", "webhooks:manage"),
+    ("PUT", "/v1/registrations/reg_x", "webhooks:manage"),
+    ("DELETE", "/v1/registrations/reg_x", "webhooks:manage"),
+    ("POST", "/v1/registrations/reg_x/rotate-secret", "webhooks:manage"),
+    ("POST", "/v1/registrations/reg_x/test", "webhooks:manage"),
+    ("POST", "/v1/test", "webhooks:manage"),
+    ("POST", "/v1/events", "events:emit"),
+    ("POST", "/v1/calls", "hooks:call"),
+    ("GET", "/v1/events/evt_x", "deliveries:read"),
+    ("GET", "/v1/deliveries", "deliveries:read"),
+    ("GET", "/v1/deliveries/dlv_x", "deliveries:read"),
+    ("POST", "/v1/deliveries/dlv_x/retry", "webhooks:manage"),
+    ("POST", "/v1/deliveries/retry", "webhooks:manage"),
+]
+
+
+async def test_every_route_checks_its_scope(api) -> None:
+    runtime, client = api
+    for method, path, scope in SCOPED:
+        others = [s for s in ALL if s != scope]
+        lacking = await bearer(runtime, scopes=others)
+        answer = await client.request(method, path, headers=lacking, json={})
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert scope in answer.json()["detail"]
+        assert (await client.request(method, path, json={})).status_code == 401
