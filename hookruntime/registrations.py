@@ -16,11 +16,10 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, insert, select
 
 from .catalog import Catalog
-from .errors import ConflictError, FieldError, NotFoundError, ValidationError
+from .errors import FieldError, ValidationError
 from .ids import new_id, new_rev
 from .profiles import get_profile
 from .store.crypto import SecretBox
@@ -28,6 +27,7 @@ from .store.engine import Database
 from .store.models import REGISTRATION_TOPICS as _TOPICS
 from .store.models import REGISTRATIONS as _REGISTRATIONS
 from .store.orgs import ensure_org
+from .store.registrations import check_rev, compare_and_set, load, write_topics
 from .validation import check_registration
 
 __all__ = ["EDITABLE", "MAX_PER_ORG", "Registration", "Registrations"]
@@ -194,13 +194,13 @@ class Registrations:
                     "org", f"org {org!r} holds {held} registrations, the limit; delete one first"
                 )
             await session.execute(insert(_REGISTRATIONS).values(row))
-            await _write_topics(session, registration_id, org, values["topics"])
+            await write_topics(session, registration_id, org, values["topics"])
         self._changed(org)
         return await self._announced("webhook.created", self._view(row, reveal=True))
 
     async def get(self, registration_id: str, *, org: str) -> Registration:
         async with self._db.session() as session:
-            return self._view(await _load(session, registration_id, org))
+            return self._view(await load(session, registration_id, org))
 
     async def list(
         self,
@@ -250,8 +250,8 @@ class Registrations:
                 for name in sorted(unknown)
             )
         async with self._db.writing(), self._db.session() as session, session.begin():
-            current = await _load(session, registration_id, org)
-            _check_rev(current, rev)
+            current = await load(session, registration_id, org)
+            check_rev(current, rev)
             merged = {**self._editable(current), **changes, "org": org}
             if "secret" not in changes:
                 merged["secret"] = self._box.open(current["secret"])
@@ -263,12 +263,12 @@ class Registrations:
             }
             if "secret" not in changes:
                 del row["secret"]
-            await _compare_and_set(session, registration_id, org, rev, row)
+            await compare_and_set(session, registration_id, org, rev, row)
             if "topics" in changes:
                 await session.execute(
                     delete(_TOPICS).where(_TOPICS.c.registration_id == registration_id)
                 )
-                await _write_topics(session, registration_id, org, values["topics"])
+                await write_topics(session, registration_id, org, values["topics"])
         self._changed(org)
         return await self._announced(
             "webhook.updated", self._view({**current, **row}, reveal="secret" in changes)
@@ -288,9 +288,9 @@ class Registrations:
         if not 0 <= grace <= 7 * 86_400:
             raise ValidationError.single("grace", "must be between 0 and 604800 seconds")
         async with self._db.writing(), self._db.session() as session, session.begin():
-            current = await _load(session, registration_id, org)
+            current = await load(session, registration_id, org)
             if rev is not None:
-                _check_rev(current, rev)
+                check_rev(current, rev)
             profile = get_profile(current["profile"])
             new_secret = profile.generate_secret() if secret is None else secret
             problem = profile.secret_problem(new_secret)
@@ -304,15 +304,15 @@ class Registrations:
                 "rev": new_rev(current["rev"]),
                 "updated_at": now,
             }
-            await _compare_and_set(session, registration_id, org, current["rev"], row)
+            await compare_and_set(session, registration_id, org, current["rev"], row)
         self._changed(org)
         return await self._announced("webhook.updated", self._view({**current, **row}, reveal=True))
 
     async def delete(self, registration_id: str, *, org: str, rev: str | None = None) -> None:
         async with self._db.writing(), self._db.session() as session, session.begin():
-            current = await _load(session, registration_id, org)
+            current = await load(session, registration_id, org)
             if rev is not None:
-                _check_rev(current, rev)
+                check_rev(current, rev)
             await session.execute(
                 delete(_REGISTRATIONS).where(
                     _REGISTRATIONS.c.id == registration_id,
@@ -389,53 +389,3 @@ class Registrations:
             secret=self._box.open(row["secret"]) if reveal else None,
             headers=headers if reveal else None,
         )
-
-
-async def _load(session: AsyncSession, registration_id: str, org: str) -> dict[str, Any]:
-    row = (
-        (
-            await session.execute(
-                select(_REGISTRATIONS).where(
-                    _REGISTRATIONS.c.id == registration_id, _REGISTRATIONS.c.org_id == org
-                )
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    if row is None:
-        raise NotFoundError(f"no registration {registration_id!r} in org {org!r}")
-    return dict(row)
-
-
-def _check_rev(current: Mapping[str, Any], rev: str) -> None:
-    if rev != current["rev"]:
-        raise ConflictError(
-            f"rev {rev!r} is stale: registration {current['id']!r} is at rev "
-            f"{current['rev']!r}; read it again and retry"
-        )
-
-
-async def _compare_and_set(
-    session: AsyncSession, registration_id: str, org: str, rev: str, values: dict[str, Any]
-) -> None:
-    result = await session.execute(
-        update(_REGISTRATIONS)
-        .where(
-            _REGISTRATIONS.c.id == registration_id,
-            _REGISTRATIONS.c.org_id == org,
-            _REGISTRATIONS.c.rev == rev,
-        )
-        .values(values)
-    )
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        raise ConflictError(f"registration {registration_id!r} changed meanwhile; read it again")
-
-
-async def _write_topics(
-    session: AsyncSession, registration_id: str, org: str, topics: Iterable[str]
-) -> None:
-    await session.execute(
-        insert(_TOPICS),
-        [{"registration_id": registration_id, "topic": t, "org_id": org} for t in topics],
-    )
