@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import anyio
-from anyio.abc import ObjectReceiveStream
 from sqlalchemy import insert
 
 from .engine import Database
@@ -18,67 +17,64 @@ from .models import ATTEMPTS
 __all__ = ["AttemptLog"]
 
 log = logging.getLogger("hookruntime.attempts")
-_BATCH = 500
 
 
 class AttemptLog:
     """Buffers up to ``capacity`` rows; past that, rows are dropped and counted rather
-    than making a caller wait on the database."""
+    than making a caller wait on the database. Recording is a list append: the writer
+    wakes once per batch, lingers ``linger`` seconds for more, and writes them all."""
 
     def __init__(self, database: Database, capacity: int = 10_000, linger: float = 0.05) -> None:
         self._db = database
+        self._capacity = capacity
         self._linger = linger
-        self._send, self._receive = anyio.create_memory_object_stream[dict[str, Any]](capacity)
-        self._pending = 0
+        self._rows: list[dict[str, Any]] = []
+        self._arrived = anyio.Event()
         self._idle = anyio.Event()
         self._idle.set()
+        self._closed = False
         self.dropped = 0
         self.written = 0
 
     def record(self, **row: Any) -> None:
-        row.setdefault("created_at", time.time())
-        try:
-            self._send.send_nowait(row)
-        except (anyio.WouldBlock, anyio.ClosedResourceError):
+        if self._closed or len(self._rows) >= self._capacity:
             self.dropped += 1
             if self.dropped in (1, 100) or self.dropped % 10_000 == 0:
-                log.warning("attempt log is full; %d rows dropped so far", self.dropped)
+                log.warning("attempt log is full or closed; %d rows dropped", self.dropped)
             return
-        if self._pending == 0:
-            self._idle = anyio.Event()
-        self._pending += 1
+        row.setdefault("created_at", time.time())
+        self._rows.append(row)
+        if not self._arrived.is_set():
+            if self._idle.is_set():
+                self._idle = anyio.Event()
+            self._arrived.set()
 
     async def flush(self) -> None:
         """Wait until every recorded row is written."""
         await self._idle.wait()
 
     async def run(self) -> None:
-        """Write rows until the stream closes (see :meth:`close`)."""
-        receive: ObjectReceiveStream[dict[str, Any]] = self._receive
-        async with receive:
-            async for row in receive:
-                batch = [row]
-                # Linger briefly so that a steady trickle of calls costs one
-                # transaction per batch rather than one per row.
-                with anyio.move_on_after(self._linger):
-                    while len(batch) < _BATCH:
-                        try:
-                            batch.append(await receive.receive())
-                        except anyio.EndOfStream:
-                            break
+        """Write rows in batches until :meth:`close`."""
+        while not (self._closed and not self._rows):
+            await self._arrived.wait()
+            if not self._closed:
+                await anyio.sleep(self._linger)
+            batch, self._rows = self._rows, []
+            self._arrived = anyio.Event()
+            if batch:
                 await self._write(batch)
+            if not self._rows:
+                self._idle.set()
 
     async def close(self) -> None:
-        await self._send.aclose()
+        self._closed = True
+        self._arrived.set()
 
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
-            async with self._db.begin() as conn:
-                await conn.execute(insert(ATTEMPTS), batch)
+            with anyio.CancelScope(shield=True):
+                async with self._db.begin() as conn:
+                    await conn.execute(insert(ATTEMPTS), batch)
             self.written += len(batch)
         except Exception:
             log.exception("could not write %d attempt rows; they are lost", len(batch))
-        finally:
-            self._pending -= len(batch)
-            if self._pending == 0:
-                self._idle.set()
