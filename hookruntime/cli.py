@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--concurrency",
         type=int,
-        help="requests in flight per loop (HOOKRUNTIME_CONCURRENCY, default 256)",
+        help="requests in flight per loop (HOOKRUNTIME_CONCURRENCY, default 128)",
     )
     worker.add_argument(
         "--lease",

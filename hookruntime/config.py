@@ -28,7 +28,9 @@ class Settings:
     master_key: str | None = None
     allow_private_targets: bool = False
     workers: int = 1
-    concurrency: int = 256
+    # Sender lanes per worker. Measured with one registration (cap 64): 64 lanes
+    # 1.9k/s, 128 lanes 2.1k/s, 256 lanes 1.7k/s; 128 also leaves room for others.
+    concurrency: int = 128
     registration_concurrency: int = 64
     lease: float = 60.0
     retention: float = 7 * 86_400.0

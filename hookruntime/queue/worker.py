@@ -39,7 +39,7 @@ _RESPONSE_CAP = 64 * 1024
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    concurrency: int = 256
+    concurrency: int = 128
     registration_concurrency: int = 64
     batch: int = 256
     lease: float = 60.0
