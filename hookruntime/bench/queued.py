@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from ..http import HttpClient
 from ..runtime import HookRuntime
 from ..store.crypto import generate_master_key
-from ..store.engine import async_url
+from ..store.engine import async_url, asyncpg_dsn
 from ..store.models import DELIVERIES
 from ..testing import LoopbackReceiver
 from .stats import ReceiverProcess, summary
@@ -120,26 +120,23 @@ async def _latency(folder: Path, samples: int) -> dict[str, Any]:
     return summary(delays)
 
 
-async def _scratch_postgres(database_url: str) -> tuple[str, str]:
-    url, _ = async_url(database_url)
-    name = f"hookruntime_bench_{uuid.uuid4().hex[:8]}"
-    admin = url.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+async def _on_server(database_url: str, sql: str) -> None:
+    """Run ``sql`` on the server of ``database_url``, through its ``postgres`` database."""
+    conn = await asyncpg.connect(asyncpg_dsn(async_url(database_url)[0], "postgres"))
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
-    return url.set(database=name).render_as_string(hide_password=False), name
+
+
+async def _scratch_postgres(database_url: str) -> tuple[str, str]:
+    name = f"hookruntime_bench_{uuid.uuid4().hex[:8]}"
+    await _on_server(database_url, f'CREATE DATABASE "{name}"')
+    return asyncpg_dsn(async_url(database_url)[0], name), name
 
 
 async def _drop_postgres(database_url: str, name: str) -> None:
-    url, _ = async_url(database_url)
-    admin = url.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _on_server(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[str, Any]:

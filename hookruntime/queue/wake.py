@@ -12,7 +12,7 @@ import logging
 import anyio
 import asyncpg
 
-from ..store.engine import Database
+from ..store.engine import Database, asyncpg_dsn
 
 __all__ = ["CHANNEL", "Wakeup", "listen"]
 
@@ -37,7 +37,7 @@ class Wakeup:
 
 async def listen(database: Database, wakeup: Wakeup) -> None:
     """Hold a LISTEN connection for as long as the task runs; reconnect on loss."""
-    dsn = database.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    dsn = asyncpg_dsn(database.url)
     while True:
         try:
             connection = await asyncpg.connect(dsn)

@@ -26,7 +26,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigurationError
 
-__all__ = ["Database", "Dialect", "async_url"]
+__all__ = ["Database", "Dialect", "async_url", "asyncpg_dsn"]
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -55,6 +55,15 @@ def async_url(url: str) -> tuple[URL, Dialect]:
         f"database URL scheme {parsed.drivername!r} is not supported; "
         "use sqlite:///path/to/file.db or postgresql://user@host/db"
     )
+
+
+def asyncpg_dsn(url: URL, database: str | None = None) -> str:
+    """A PostgreSQL URL as asyncpg itself takes it (for LISTEN and admin connections),
+    optionally naming another ``database`` on the same server."""
+    plain = url.set(drivername="postgresql")
+    if database is not None:
+        plain = plain.set(database=database)
+    return plain.render_as_string(hide_password=False)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
