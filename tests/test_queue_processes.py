@@ -92,7 +92,9 @@ async def _all_delivered(database_url: str, master_key: str, n: int) -> bool:
 
 
 async def test_several_workers_share_one_postgresql_backlog(pg_url: str, master_key: str) -> None:
-    async with LoopbackReceiver(lambda _r: Reply(delay=0.002)) as receiver:
+    # Slow enough answers (16 lanes: ~300/s per worker) that no worker can drain the
+    # backlog alone before the others have started.
+    async with LoopbackReceiver(lambda _r: Reply(delay=0.05)) as receiver:
         emitted = await backlog(pg_url, master_key, receiver.url, 900)
         with (
             worker_process(pg_url, master_key, "--concurrency", "16"),

@@ -76,7 +76,9 @@ class Worker:
         self._claimed: dict[str, Claimed] = {}
         self._sending: defaultdict[str, int] = defaultdict(int)
         self._parked: defaultdict[str, deque[Claimed]] = defaultdict(deque)
-        self._queue_in, self._queue_out = anyio.create_memory_object_stream[Claimed](math.inf)
+        self._ready: deque[Claimed] = deque()
+        self._idle: deque[anyio.Event] = deque()
+        self._closed = False
         self._room = anyio.Event()
         self._records: list[Record] = []
         self._flush = anyio.Event()
@@ -96,12 +98,16 @@ class Worker:
 
     def accept(self, items: list[Claimed]) -> None:
         """Take deliveries the outbox wrote as claimed by this worker."""
+        if self._closed:
+            return  # stopping: their leases lapse and they are redone
+        self._queue(items)
+
+    def _queue(self, items: list[Claimed]) -> None:
         for item in items:
             self._claimed[item.id] = item
-            try:
-                self._queue_in.send_nowait(item)
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                del self._claimed[item.id]  # stopping: the lease will lapse and it is redone
+        self._ready.extend(items)
+        for _ in range(min(len(items), len(self._idle))):
+            self._idle.popleft().set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -122,7 +128,7 @@ class Worker:
                     await self._claim_loop()
                     # Stopping: unstarted work goes back at once; sends under way get
                     # ``grace`` seconds to finish.
-                    await self._queue_in.aclose()
+                    self._close()
                     with anyio.move_on_after(settings.grace):
                         while any(self._sending.values()):
                             self._room = anyio.Event()
@@ -132,9 +138,13 @@ class Worker:
                 with anyio.CancelScope(shield=True):
                     await self._write_pending()
                     await release(self._db, list(self._claimed), time.time())
-                self._queue_in.close()
-                self._queue_out.close()
+                self._close()
                 outer.cancel_scope.cancel()
+
+    def _close(self) -> None:
+        self._closed = True
+        while self._idle:
+            self._idle.popleft().set()
 
     async def _claim_loop(self) -> None:
         settings = self._settings
@@ -167,14 +177,20 @@ class Worker:
                 if self._next_due <= time.time():
                     self._next_due = math.inf
                 continue
-            for item in batch:
-                self._claimed[item.id] = item
-                self._queue_in.send_nowait(item)
+            self._queue(batch)
 
     async def _lane(self) -> None:
+        # A plain deque, not a memory stream: taking a ready item must not cost a trip
+        # through the event loop (measured: a stream's checkpoint per item cost ~20 %).
         cap = self._settings.registration_concurrency
-        async for first in self._queue_out:
-            item: Claimed | None = first
+        ready = self._ready
+        while not self._closed:
+            if not ready:
+                wake = anyio.Event()
+                self._idle.append(wake)
+                await wake.wait()
+                continue
+            item: Claimed | None = ready.popleft()
             while item is not None and not self._stopping:
                 rid = item.registration_id
                 if self._sending[rid] >= cap:
