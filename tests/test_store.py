@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+import anyio
 import pytest
 from sqlalchemy import text
 
 from hookruntime import ConfigurationError, HookRuntime, StoreError
 from hookruntime.store import Database, SecretBox, migrate, schema_drift
 from hookruntime.store.crypto import generate_master_key
+from hookruntime.testing import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -55,6 +58,44 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Path, master_
     ):
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_a_write_waits_off_the_loop_while_another_process_holds_the_sqlite_lock(
+    tmp_path: Path, master_key: str
+) -> None:
+    path = tmp_path / "locked.db"
+    async with HookRuntime(f"sqlite:///{path}", workers=0, master_key=master_key) as runtime:
+        await runtime.registrations.create(
+            org="acme", topics=["punch.create"], url="https://example.com/hook"
+        )
+        other = sqlite3.connect(path, isolation_level=None)  # as another process would
+        other.execute("BEGIN IMMEDIATE")
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await anyio.sleep(0.01)
+                ticks += 1
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(tick)
+            emitting = anyio.Event()
+
+            async def emit() -> None:
+                emitting.set()
+                await runtime.emit("punch.create", {"punch": {"id": 1}}, org="acme")
+
+            group.start_soon(emit)
+            await emitting.wait()
+            await anyio.sleep(0.3)
+            before = ticks
+            assert await runtime.deliveries.list(org="acme") == []  # still waiting
+            other.execute("COMMIT")
+            await eventually(lambda: runtime.deliveries.list(org="acme"))
+            group.cancel_scope.cancel()
+        other.close()
+        assert before >= 10, "the event loop froze while the write waited for the lock"
 
 
 async def test_secrets_and_header_values_are_encrypted_at_rest(runtime: HookRuntime) -> None:

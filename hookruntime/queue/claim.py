@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import Connection, and_, case, exists, or_, select, update
 
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATIONS
@@ -69,6 +69,8 @@ async def claim(
         due = due.where(d.c.registration_id.not_in(list(exclude)))
     if database.dialect == "postgresql":
         due = due.with_for_update(skip_locked=True, of=d)
+    # The payload comes back with the claim: one statement, no second query.
+    payload = select(EVENTS.c.payload).where(EVENTS.c.id == DELIVERIES.c.event_id)
     statement = (
         update(DELIVERIES)
         .where(DELIVERIES.c.id.in_(due))
@@ -80,44 +82,29 @@ async def claim(
             DELIVERIES.c.org_id,
             DELIVERIES.c.topic,
             DELIVERIES.c.attempts,
+            payload.scalar_subquery(),
         )
     )
-    async with database.begin() as conn:
-        rows = (await conn.execute(statement)).all()
-        if not rows:
-            return []
-        event_ids = list({row.event_id for row in rows})
-        found = await conn.execute(
-            select(EVENTS.c.id, EVENTS.c.payload).where(EVENTS.c.id.in_(event_ids))
-        )
-        payloads = {row.id: row.payload for row in found}
-    return [
-        Claimed(
-            row.id,
-            row.event_id,
-            row.registration_id,
-            row.org_id,
-            row.topic,
-            row.attempts,
-            payloads[row.event_id],
-        )
-        for row in rows
-    ]
+
+    def run(conn: Connection) -> list[Claimed]:
+        return [Claimed(*row) for row in conn.execute(statement)]
+
+    return await database.transaction(run)
 
 
 async def release(database: Database, ids: Collection[str], now: float) -> None:
     """Give claimed deliveries back, due at once (a worker shutting down)."""
     if not ids:
         return
-    async with database.begin() as conn:
-        await conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(list(ids)), DELIVERIES.c.status == "delivering")
-            .values(
-                status=case((DELIVERIES.c.attempts > 0, "failed"), else_="pending"),
-                lease_until=None,
-                worker=None,
-                next_at=now,
-                updated_at=now,
-            )
+    statement = (
+        update(DELIVERIES)
+        .where(DELIVERIES.c.id.in_(list(ids)), DELIVERIES.c.status == "delivering")
+        .values(
+            status=case((DELIVERIES.c.attempts > 0, "failed"), else_="pending"),
+            lease_until=None,
+            worker=None,
+            next_at=now,
+            updated_at=now,
         )
+    )
+    await database.execute(statement)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import Select, delete, exists, select, update
+from sqlalchemy import Connection, Select, delete, exists, select, update
 
 from ..errors import ConflictError, FieldError, NotFoundError, ValidationError
 from ..store.engine import Database
@@ -60,6 +60,34 @@ class DeliveryView:
         data = asdict(self)
         data["attempt_log"] = [asdict(a) for a in self.attempt_log]
         return data
+
+
+def _read(conn: Connection, delivery_id: str, org: str) -> DeliveryView:
+    row = (
+        conn.execute(
+            select(DELIVERIES).where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.org_id == org)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(f"no delivery {delivery_id!r} in org {org!r}")
+    log = conn.execute(
+        select(ATTEMPTS).where(ATTEMPTS.c.delivery_id == delivery_id).order_by(ATTEMPTS.c.id)
+    ).mappings()
+    attempts = tuple(
+        AttemptView(
+            a["number"],
+            a["outcome"],
+            a["status_code"],
+            a["latency_ms"],
+            a["error"],
+            a["response"],
+            a["created_at"],
+        )
+        for a in log
+    )
+    return _view(row, attempts)
 
 
 def _view(row: Mapping[Any, Any], log: tuple[AttemptView, ...] = ()) -> DeliveryView:
@@ -159,65 +187,29 @@ class Deliveries:
     async def get(self, delivery_id: str, *, org: str) -> DeliveryView:
         """One delivery with its attempts."""
         async with self._db.engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(DELIVERIES).where(
-                            DELIVERIES.c.id == delivery_id, DELIVERIES.c.org_id == org
-                        )
-                    )
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                raise NotFoundError(f"no delivery {delivery_id!r} in org {org!r}")
-            log = (
-                (
-                    await conn.execute(
-                        select(ATTEMPTS)
-                        .where(ATTEMPTS.c.delivery_id == delivery_id)
-                        .order_by(ATTEMPTS.c.id)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        return _view(
-            row,
-            tuple(
-                AttemptView(
-                    a["number"],
-                    a["outcome"],
-                    a["status_code"],
-                    a["latency_ms"],
-                    a["error"],
-                    a["response"],
-                    a["created_at"],
-                )
-                for a in log
-            ),
-        )
+            return await conn.run_sync(_read, delivery_id, org)
 
     async def retry(self, delivery_id: str, *, org: str) -> DeliveryView:
-        async with self._db.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(DELIVERIES.c.status).where(
-                        DELIVERIES.c.id == delivery_id, DELIVERIES.c.org_id == org
-                    )
+        def restart(conn: Connection) -> DeliveryView:
+            status = conn.execute(
+                select(DELIVERIES.c.status).where(
+                    DELIVERIES.c.id == delivery_id, DELIVERIES.c.org_id == org
                 )
-            ).first()
-            if row is None:
+            ).scalar()
+            if status is None:
                 raise NotFoundError(f"no delivery {delivery_id!r} in org {org!r}")
-            if row.status not in _RETRYABLE:
+            if status not in _RETRYABLE:
                 raise ConflictError(
-                    f"delivery {delivery_id!r} is {row.status}; only "
+                    f"delivery {delivery_id!r} is {status}; only "
                     f"{', '.join(_RETRYABLE)} deliveries can be retried"
                 )
-            await conn.execute(self._restart([delivery_id]))
+            conn.execute(self._restart([delivery_id]))
+            # Read back in the same transaction: once woken, a worker may take it at once.
+            return _read(conn, delivery_id, org)
+
+        view = await self._db.transaction(restart)
         self._wakeup.notify()
-        return await self.get(delivery_id, org=org)
+        return view
 
     async def retry_many(
         self,
@@ -242,8 +234,7 @@ class Deliveries:
         done = 0
         for start in range(0, len(ids), _CHUNK):
             chunk = list(ids[start : start + _CHUNK])
-            async with self._db.begin() as conn:
-                await conn.execute(self._restart(chunk).where(DELIVERIES.c.status == status))
+            await self._db.execute(self._restart(chunk).where(DELIVERIES.c.status == status))
             done += len(chunk)
             if progress is not None:
                 progress(done, len(ids))
@@ -290,29 +281,21 @@ class Deliveries:
         unfinished = exists().where(
             DELIVERIES.c.event_id == EVENTS.c.id, DELIVERIES.c.status != "delivered"
         )
+        oldest = select(EVENTS.c.id).where(EVENTS.c.created_at < cutoff, ~unfinished).limit(batch)
+
+        def prune_batch(conn: Connection) -> int:
+            ids = conn.execute(oldest).scalars().all()
+            if ids:
+                conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(ids)))
+            return len(ids)
+
         total = 0
         while True:
-            async with self._db.begin() as conn:
-                ids = (
-                    (
-                        await conn.execute(
-                            select(EVENTS.c.id)
-                            .where(EVENTS.c.created_at < cutoff, ~unfinished)
-                            .limit(batch)
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                if ids:
-                    await conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(ids)))
-            total += len(ids)
-            if len(ids) < batch:
+            pruned = await self._db.transaction(prune_batch)
+            total += pruned
+            if pruned < batch:
                 break
-        async with self._db.begin() as conn:
-            await conn.execute(
-                delete(ATTEMPTS).where(
-                    ATTEMPTS.c.delivery_id.is_(None), ATTEMPTS.c.created_at < cutoff
-                )
-            )
+        await self._db.execute(
+            delete(ATTEMPTS).where(ATTEMPTS.c.delivery_id.is_(None), ATTEMPTS.c.created_at < cutoff)
+        )
         return total

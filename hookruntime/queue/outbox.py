@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import Connection, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,15 +104,18 @@ class Outbox:
         ]
         if session is None:
             try:
-                async with self._db.writing(), self._db.session() as own, own.begin():
-                    count, direct = await self._write(own, org, topic_name, events, now, only)
+                count, direct = await self._db.transaction(
+                    lambda conn: self._write(conn, org, topic_name, events, now, only)
+                )
             except IntegrityError as exc:
                 if idempotency is None:
                     raise
                 raise ConflictError("an event with this idempotency key exists") from exc
             self._committed(direct)
         else:
-            count, direct = await self._write(session, org, topic_name, events, now, only)
+            count, direct = await session.run_sync(
+                lambda own: self._write(own.connection(), org, topic_name, events, now, only)
+            )
             event.listen(
                 session.sync_session,
                 "after_commit",
@@ -126,9 +129,9 @@ class Outbox:
             self._dispatcher.accept(direct)
         self._wakeup.notify()
 
-    async def _write(
+    def _write(
         self,
-        session: AsyncSession,
+        conn: Connection,
         org: str,
         topic: str,
         events: list[dict[str, Any]],
@@ -138,20 +141,18 @@ class Outbox:
         query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
         if only is not None:
             query = query.where(REGISTRATIONS.c.id == only)
-        receivers = (
-            await session.execute(
-                query.join(
-                    REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id
-                )
-                .where(
-                    REGISTRATION_TOPICS.c.org_id == org,
-                    REGISTRATION_TOPICS.c.topic == topic,
-                    REGISTRATIONS.c.active.is_(True),
-                )
-                .order_by(REGISTRATIONS.c.id)
+        receivers = conn.execute(
+            query.join(
+                REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id
             )
+            .where(
+                REGISTRATION_TOPICS.c.org_id == org,
+                REGISTRATION_TOPICS.c.topic == topic,
+                REGISTRATIONS.c.active.is_(True),
+            )
+            .order_by(REGISTRATIONS.c.id)
         ).all()
-        await session.execute(insert(EVENTS), events)
+        conn.execute(insert(EVENTS), events)
         if not receivers:
             return 0, []
         dispatcher = self._dispatcher
@@ -183,9 +184,9 @@ class Outbox:
                     )
                     direct.append(Claimed(row["id"], e["id"], rid, org, topic, 0, e["payload"]))
                 rows.append(row)
-        await session.execute(insert(DELIVERIES), rows)
+        conn.execute(insert(DELIVERIES), rows)
         if self._db.dialect == "postgresql" and len(direct) < len(rows):
-            await session.execute(text(f"NOTIFY {CHANNEL}"))
+            conn.execute(text(f"NOTIFY {CHANNEL}"))
         return len(receivers), direct
 
     @staticmethod

@@ -9,8 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from ..ids import new_rev
 from ..operational import registration_summary
@@ -69,6 +68,15 @@ async def write_records(
 ) -> list[str]:
     """Write one batch; return the orgs whose registrations were disabled."""
     now = time.time()
+    disabled = await database.transaction(lambda conn: _write(conn, records, health, now))
+    for org, registration_id, summary in disabled:
+        await notify(org, registration_id, summary)
+    return [org for org, _, _ in disabled]
+
+
+def _write(
+    conn: Connection, records: list[Record], health: Health, now: float
+) -> list[tuple[str, str, dict[str, object]]]:
     delivered: dict[int | None, list[str]] = {}
     others = []
     for r in records:
@@ -76,67 +84,63 @@ async def write_records(
             delivered.setdefault(r.status_code, []).append(r.delivery_id)
         else:
             others.append(r)
-    async with database.begin() as conn:
-        # The common case, delivered, is one statement per status code, not one per row.
-        for status_code, ids in delivered.items():
-            await conn.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.id.in_(ids))
-                .values(
-                    status="delivered",
-                    attempts=DELIVERIES.c.attempts + 1,
-                    next_at=None,
-                    lease_until=None,
-                    last_status=status_code,
-                    last_error=None,
-                    updated_at=now,
-                    delivered_at=now,
-                )
+    # The common case, delivered, is one statement per status code, not one per row.
+    for status_code, ids in delivered.items():
+        conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.id.in_(ids))
+            .values(
+                status="delivered",
+                attempts=DELIVERIES.c.attempts + 1,
+                next_at=None,
+                lease_until=None,
+                last_status=status_code,
+                last_error=None,
+                updated_at=now,
+                delivered_at=now,
             )
-        if others:
-            await conn.execute(
-                _UPDATE,
-                [
-                    {
-                        "b_id": r.delivery_id,
-                        "b_status": r.decision.status,
-                        "b_attempts": r.number,
-                        "b_next_at": r.decision.next_at,
-                        "b_last_status": r.status_code,
-                        "b_last_error": r.error,
-                        "b_now": now,
-                    }
-                    for r in others
-                ],
-            )
-        await conn.execute(
-            insert(ATTEMPTS),
+        )
+    if others:
+        conn.execute(
+            _UPDATE,
             [
                 {
-                    "org_id": r.org_id,
-                    "registration_id": r.registration_id,
-                    "delivery_id": r.delivery_id,
-                    "event_id": r.event_id,
-                    "topic": r.topic,
-                    "number": r.number,
-                    "outcome": r.decision.status,
-                    "status_code": r.status_code,
-                    "latency_ms": r.latency_ms,
-                    "error": r.error,
-                    "response": r.response,
-                    "created_at": r.at,
+                    "b_id": r.delivery_id,
+                    "b_status": r.decision.status,
+                    "b_attempts": r.number,
+                    "b_next_at": r.decision.next_at,
+                    "b_last_status": r.status_code,
+                    "b_last_error": r.error,
+                    "b_now": now,
                 }
-                for r in records
+                for r in others
             ],
         )
-        disabled = await _health(conn, records, health, now)
-    for org, registration_id, summary in disabled:
-        await notify(org, registration_id, summary)
-    return [org for org, _, _ in disabled]
+    conn.execute(
+        insert(ATTEMPTS),
+        [
+            {
+                "org_id": r.org_id,
+                "registration_id": r.registration_id,
+                "delivery_id": r.delivery_id,
+                "event_id": r.event_id,
+                "topic": r.topic,
+                "number": r.number,
+                "outcome": r.decision.status,
+                "status_code": r.status_code,
+                "latency_ms": r.latency_ms,
+                "error": r.error,
+                "response": r.response,
+                "created_at": r.at,
+            }
+            for r in records
+        ],
+    )
+    return _health(conn, records, health, now)
 
 
-async def _health(
-    conn: AsyncConnection, records: list[Record], health: Health, now: float
+def _health(
+    conn: Connection, records: list[Record], health: Health, now: float
 ) -> list[tuple[str, str, dict[str, object]]]:
     streaks: dict[str, tuple[int, float | None, bool]] = {}
     gone: dict[str, str] = {}
@@ -159,12 +163,12 @@ async def _health(
                 "consecutive_failures": REGISTRATIONS.c.consecutive_failures + failures,
                 "failing_since": func.coalesce(REGISTRATIONS.c.failing_since, since),
             }
-        await conn.execute(
+        conn.execute(
             update(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id).values(values)
         )
     failing = (
         (
-            await conn.execute(
+            conn.execute(
                 select(REGISTRATIONS.c.id).where(
                     REGISTRATIONS.c.id.in_(list(streaks)),
                     REGISTRATIONS.c.active.is_(True),
@@ -181,21 +185,21 @@ async def _health(
             registration_id,
             f"failed {health.failures}+ times in a row for {health.seconds:g}+ seconds",
         )
-    disabled = [await _disable(conn, rid, reason, now) for rid, reason in gone.items()]
+    disabled = [_disable(conn, rid, reason, now) for rid, reason in gone.items()]
     return [entry for entry in disabled if entry is not None]
 
 
-async def _disable(
-    conn: AsyncConnection, registration_id: str, reason: str, now: float
+def _disable(
+    conn: Connection, registration_id: str, reason: str, now: float
 ) -> tuple[str, str, dict[str, object]] | None:
     row = (
-        (await conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)))
+        conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id))
         .mappings()
         .one_or_none()
     )
     if row is None or not row["active"]:
         return None
-    await conn.execute(
+    conn.execute(
         update(REGISTRATIONS)
         .where(REGISTRATIONS.c.id == registration_id)
         .values(active=False, disabled_reason=reason[:500], rev=new_rev(row["rev"]), updated_at=now)

@@ -73,8 +73,7 @@ class AttemptLog:
     async def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
             with anyio.CancelScope(shield=True):
-                async with self._db.begin() as conn:
-                    await conn.execute(insert(ATTEMPTS), batch)
+                await self._db.execute(insert(ATTEMPTS), batch)
             self.written += len(batch)
         except Exception:
             log.exception("could not write %d attempt rows; they are lost", len(batch))
