@@ -98,6 +98,21 @@ async def test_a_write_waits_off_the_loop_while_another_process_holds_the_sqlite
         assert before >= 10, "the event loop froze while the write waited for the lock"
 
 
+async def test_a_grown_wal_is_checkpointed_into_the_database_file(
+    tmp_path: Path, master_key: str
+) -> None:
+    # Inline writers never checkpoint themselves; a thread does once the WAL passes 4 MB.
+    path = tmp_path / "wal.db"
+    async with HookRuntime(f"sqlite:///{path}", workers=0, master_key=master_key) as runtime:
+        await runtime.registrations.create(
+            org="acme", topics=["punch.create"], url="https://example.com/hook"
+        )
+        before = path.stat().st_size
+        big = {"punch": {"id": 1, "note": "x" * 600_000}}
+        await runtime.emit_many("punch.create", [big] * 10, org="acme")
+        await eventually(lambda: path.stat().st_size > before + 5_000_000)
+
+
 async def test_secrets_and_header_values_are_encrypted_at_rest(runtime: HookRuntime) -> None:
     reg = await runtime.registrations.create(
         org="acme",

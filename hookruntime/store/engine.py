@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import anyio
-from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
+from sqlalchemy import Connection, Executable, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigurationError
+from .sqlite import InlineWriter, sqlite_pragmas
 
 __all__ = ["Database", "Dialect", "async_url", "asyncpg_dsn"]
 
@@ -68,39 +69,6 @@ def asyncpg_dsn(url: URL, database: str | None = None) -> str:
     return plain.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(busy_ms: int) -> Callable[[Any, Any], None]:
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        # WAL lets readers run beside the one writer; NORMAL is durable across process
-        # crashes in WAL mode (only an OS crash can lose the last transactions).
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
-        cursor.close()
-
-    return on_connect
-
-
-def _immediate_transactions(engine: Engine) -> None:
-    """Transactions that take the write lock at BEGIN: a locked file fails at once,
-    before any work, never halfway through (sqlite3's own BEGIN comes late, before the
-    first write, and can then meet a snapshot that cannot be upgraded)."""
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-
-    def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-    event.listen(engine, "connect", on_connect)
-    event.listen(engine, "begin", on_begin)
-
-
-def _is_locked(exc: OperationalError) -> bool:
-    return "database is locked" in str(exc.orig)
-
-
 class Database:
     """An async engine and its session factory for one database URL."""
 
@@ -115,30 +83,15 @@ class Database:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas(10_000))
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas(10_000))
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps
         # in growing steps (busy_timeout). Taking turns in-process instead keeps the
         # outbox, the claims and the result writes from sleeping on each other.
         self._writer = anyio.Lock() if self.dialect == "sqlite" else None
-        # Hot-path transactions on a SQLite file (claims, results, the outbox) run inline
-        # on a plain sqlite3 connection. Through aiosqlite every statement, fetch, cursor
-        # close and commit is a trip through the event loop, and under load each trip
-        # waits a full loop turn: a 256-row claim took 10 trips and ~130 ms against
-        # ~3 ms of work. On a database thread instead, sqlite3 drops the GIL at every
-        # row and waits to take it back from the busy loop (~85 ms for a 256-row
-        # result write). Inline, the loop pauses for the few milliseconds of work.
-        self._inline: Engine | None = None
-        self._waiting: Engine | None = None
-        if self.dialect == "sqlite" and not self.memory:
-            sync_url = self.url.set(drivername="sqlite+pysqlite")
-            # Inline never waits on the file lock (another process writing): it fails
-            # at BEGIN and the transaction is run again on a thread that may wait.
-            self._inline = create_engine(sync_url, connect_args={"timeout": 0})
-            self._waiting = create_engine(sync_url, connect_args={"timeout": 10})
-            for engine, busy_ms in ((self._inline, 0), (self._waiting, 10_000)):
-                event.listen(engine, "connect", _sqlite_pragmas(busy_ms))
-                _immediate_transactions(engine)
+        # Hot-path writes on a SQLite file run inline, in one piece (see .sqlite).
+        path = self.path
+        self._inline = InlineWriter(self.url, path) if path is not None else None
 
     @property
     def memory(self) -> bool:
@@ -176,17 +129,11 @@ class Database:
         piece; elsewhere on the async engine's connection (SQLAlchemy's ``run_sync``).
         It may be run twice (the first time rolled back), so it must not act outside
         the database."""
-        if self._inline is None or self._waiting is None:
+        if self._inline is None:
             async with self.begin() as conn:
                 return await conn.run_sync(work)
         async with self.writing():
-            try:
-                return _run(self._inline, work)
-            except OperationalError as exc:
-                if not _is_locked(exc):
-                    raise
-            # Another process holds the write lock: wait for it off the event loop.
-            return await anyio.to_thread.run_sync(_run, self._waiting, work)
+            return await self._inline.run(work)
 
     async def execute(
         self, statement: Executable, rows: list[dict[str, Any]] | None = None
@@ -201,11 +148,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        for engine in (self._inline, self._waiting):
-            if engine is not None:
-                engine.dispose()
-
-
-def _run(engine: Engine, work: Callable[[Connection], T]) -> T:
-    with engine.begin() as conn:
-        return work(conn)
+        if self._inline is not None:
+            self._inline.close()
