@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, event, insert, select, text
+from sqlalchemy import Connection, event, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalog import Catalog
 from ..errors import ConflictError, FieldError, ValidationError
 from ..ids import new_id
+from ..store.compiled import inserting
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
 from ..store.orgs import valid_org
@@ -26,6 +27,38 @@ from .claim import Claimed
 from .wake import CHANNEL, Wakeup
 
 __all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
+
+
+class _Event(NamedTuple):
+    id: str
+    org_id: str
+    topic: str
+    key: str | None
+    payload: str
+    idempotency_key: str | None
+    request_hash: str | None
+    created_at: float
+
+
+_EVENTS = inserting(EVENTS, _Event._fields)
+_DELIVERIES = inserting(
+    DELIVERIES,
+    (
+        "id",
+        "event_id",
+        "registration_id",
+        "org_id",
+        "topic",
+        "key",
+        "status",
+        "attempts",
+        "next_at",
+        "lease_until",
+        "worker",
+        "created_at",
+        "updated_at",
+    ),
+)
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
@@ -89,17 +122,18 @@ class Outbox:
         for index, document in enumerate(documents):
             topic.validate(document, "data" if len(documents) == 1 else f"data.{index}")
         now = time.time()
-        events: list[dict[str, Any]] = [
-            {
-                "id": new_id("evt"),
-                "org_id": org,
-                "topic": topic_name,
-                "key": key,
-                "payload": _serialise(document, index),
-                "idempotency_key": idempotency[0] if idempotency else None,
-                "request_hash": idempotency[1] if idempotency else None,
-                "created_at": now,
-            }
+        idempotency_key, request_hash = idempotency or (None, None)
+        events = [
+            _Event(
+                new_id("evt"),
+                org,
+                topic_name,
+                key,
+                _serialise(document, index),
+                idempotency_key,
+                request_hash,
+                now,
+            )
             for index, (document, key) in enumerate(zip(documents, key_list, strict=True))
         ]
         if session is None:
@@ -122,7 +156,7 @@ class Outbox:
                 lambda _s: self._committed(direct),
                 once=True,
             )
-        return [e["id"] for e in events], count
+        return [e.id for e in events], count
 
     def _committed(self, direct: list[Claimed]) -> None:
         if direct and self._dispatcher is not None:
@@ -134,7 +168,7 @@ class Outbox:
         conn: Connection,
         org: str,
         topic: str,
-        events: list[dict[str, Any]],
+        events: list[_Event],
         now: float,
         only: str | None = None,
     ) -> tuple[int, list[Claimed]]:
@@ -152,39 +186,42 @@ class Outbox:
             )
             .order_by(REGISTRATIONS.c.id)
         ).all()
-        conn.execute(insert(EVENTS), events)
+        _EVENTS.run(conn, events)
         if not receivers:
             return 0, []
         dispatcher = self._dispatcher
         room = dispatcher.room() if dispatcher is not None else 0
-        rows: list[dict[str, Any]] = []
+        lease_until = now + dispatcher.lease if dispatcher is not None else None
+        worker = dispatcher.id if dispatcher is not None else None
+        rows: list[tuple[Any, ...]] = []
         direct: list[Claimed] = []
         for e in events:
             for rid, ordered in receivers:
-                row = {
-                    "id": new_id("dlv"),
-                    "event_id": e["id"],
-                    "registration_id": rid,
-                    "org_id": org,
-                    "topic": topic,
-                    "key": e["key"],
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_at": now,
-                    "lease_until": None,
-                    "worker": None,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                if dispatcher is not None and len(direct) < room and not ordered:
-                    row.update(
-                        status="delivering",
-                        lease_until=now + dispatcher.lease,
-                        worker=dispatcher.id,
+                delivery_id = new_id("dlv")
+                if len(direct) < room and not ordered:
+                    # Handed straight to this process's worker, already claimed by it.
+                    direct.append(Claimed(delivery_id, e.id, rid, org, topic, 0, e.payload))
+                    status, lease, owner = "delivering", lease_until, worker
+                else:
+                    status, lease, owner = "pending", None, None
+                rows.append(
+                    (
+                        delivery_id,
+                        e.id,
+                        rid,
+                        org,
+                        topic,
+                        e.key,
+                        status,
+                        0,
+                        now,
+                        lease,
+                        owner,
+                        now,
+                        now,
                     )
-                    direct.append(Claimed(row["id"], e["id"], rid, org, topic, 0, e["payload"]))
-                rows.append(row)
-        conn.execute(insert(DELIVERIES), rows)
+                )
+        _DELIVERIES.run(conn, rows)
         if self._db.dialect == "postgresql" and len(direct) < len(rows):
             conn.execute(text(f"NOTIFY {CHANNEL}"))
         return len(receivers), direct

@@ -9,11 +9,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, null, select, update
 
 from ..ids import new_rev
 from ..operational import registration_summary
 from ..profiles.base import iso_timestamp
+from ..store.compiled import Compiled, inserting
 from ..store.engine import Database
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 from .policy import Decision
@@ -48,18 +49,47 @@ class Health:
 
 Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
-_UPDATE = (
+# Every attempt moves its delivery on and adds a line to the attempt log.
+_FINISH = Compiled(
     update(DELIVERIES)
     .where(DELIVERIES.c.id == bindparam("b_id"))
     .values(
         status=bindparam("b_status"),
         attempts=bindparam("b_attempts"),
         next_at=bindparam("b_next_at"),
-        lease_until=None,
+        lease_until=null(),
         last_status=bindparam("b_last_status"),
         last_error=bindparam("b_last_error"),
         updated_at=bindparam("b_now"),
-    )
+        delivered_at=bindparam("b_delivered_at"),
+    ),
+    (
+        "b_status",
+        "b_attempts",
+        "b_next_at",
+        "b_last_status",
+        "b_last_error",
+        "b_now",
+        "b_delivered_at",
+        "b_id",
+    ),
+)
+_LOG = inserting(
+    ATTEMPTS,
+    (
+        "org_id",
+        "registration_id",
+        "delivery_id",
+        "event_id",
+        "topic",
+        "number",
+        "outcome",
+        "status_code",
+        "latency_ms",
+        "error",
+        "response",
+        "created_at",
+    ),
 )
 
 
@@ -77,62 +107,39 @@ async def write_records(
 def _write(
     conn: Connection, records: list[Record], health: Health, now: float
 ) -> list[tuple[str, str, dict[str, object]]]:
-    delivered: dict[int | None, list[str]] = {}
-    others = []
-    for r in records:
-        if r.decision.status == "delivered":
-            delivered.setdefault(r.status_code, []).append(r.delivery_id)
-        else:
-            others.append(r)
-    # The common case, delivered, is one statement per status code, not one per row.
-    for status_code, ids in delivered.items():
-        conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.id.in_(ids))
-            .values(
-                status="delivered",
-                attempts=DELIVERIES.c.attempts + 1,
-                next_at=None,
-                lease_until=None,
-                last_status=status_code,
-                last_error=None,
-                updated_at=now,
-                delivered_at=now,
-            )
-        )
-    if others:
-        conn.execute(
-            _UPDATE,
-            [
-                {
-                    "b_id": r.delivery_id,
-                    "b_status": r.decision.status,
-                    "b_attempts": r.number,
-                    "b_next_at": r.decision.next_at,
-                    "b_last_status": r.status_code,
-                    "b_last_error": r.error,
-                    "b_now": now,
-                }
-                for r in others
-            ],
-        )
-    conn.execute(
-        insert(ATTEMPTS),
+    _FINISH.run(
+        conn,
         [
-            {
-                "org_id": r.org_id,
-                "registration_id": r.registration_id,
-                "delivery_id": r.delivery_id,
-                "event_id": r.event_id,
-                "topic": r.topic,
-                "number": r.number,
-                "outcome": r.decision.status,
-                "status_code": r.status_code,
-                "latency_ms": r.latency_ms,
-                "error": r.error,
-                "response": r.response,
-                "created_at": r.at,
-            }
+            (
+                r.decision.status,
+                r.number,
+                r.decision.next_at,
+                r.status_code,
+                r.error,
+                now,
+                now if r.decision.status == "delivered" else None,
+                r.delivery_id,
+            )
+            for r in records
+        ],
+    )
+    _LOG.run(
+        conn,
+        [
+            (
+                r.org_id,
+                r.registration_id,
+                r.delivery_id,
+                r.event_id,
+                r.topic,
+                r.number,
+                r.decision.status,
+                r.status_code,
+                r.latency_ms,
+                r.error,
+                r.response,
+                r.at,
+            )
             for r in records
         ],
     )
@@ -166,19 +173,20 @@ def _health(
         conn.execute(
             update(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id).values(values)
         )
+    failed = [rid for rid, (failures, _, _) in streaks.items() if failures]
     failing = (
-        (
-            conn.execute(
-                select(REGISTRATIONS.c.id).where(
-                    REGISTRATIONS.c.id.in_(list(streaks)),
-                    REGISTRATIONS.c.active.is_(True),
-                    REGISTRATIONS.c.consecutive_failures >= health.failures,
-                    REGISTRATIONS.c.failing_since <= now - health.seconds,
-                )
+        conn.execute(
+            select(REGISTRATIONS.c.id).where(
+                REGISTRATIONS.c.id.in_(failed),
+                REGISTRATIONS.c.active.is_(True),
+                REGISTRATIONS.c.consecutive_failures >= health.failures,
+                REGISTRATIONS.c.failing_since <= now - health.seconds,
             )
         )
         .scalars()
         .all()
+        if failed
+        else []
     )
     for registration_id in failing:
         gone.setdefault(

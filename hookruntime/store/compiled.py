@@ -1,0 +1,48 @@
+"""Hot-path statements: Core statements compiled once per dialect, run through the driver
+with rows of positional values.
+
+The schema and the SQL stay those of the models; what is skipped is SQLAlchemy's
+per-row parameter processing, measured here at ~8 µs per row: a third of writing an
+event and its delivery, and half of recording an attempt. Only for columns whose
+values need no conversion (strings, numbers, None).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, Update
+
+__all__ = ["Compiled", "inserting"]
+
+
+class Compiled:
+    """``statement`` with its bound parameters in ``order``; ``run`` takes tuples in
+    that order."""
+
+    def __init__(self, statement: Insert | Update, order: Sequence[str]) -> None:
+        self._statement = statement
+        self._order = tuple(order)
+        self._sql: dict[str, str] = {}
+
+    def sql(self, conn: Connection) -> str:
+        dialect = conn.dialect
+        found = self._sql.get(dialect.name)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect, column_keys=list(self._order))
+            if tuple(compiled.positiontup or ()) != self._order:
+                raise AssertionError(
+                    f"{dialect.name} binds {compiled.positiontup}, expected {self._order}"
+                )
+            found = self._sql[dialect.name] = compiled.string
+        return found
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            conn.exec_driver_sql(self.sql(conn), list(rows))
+
+
+def inserting(table: Table, columns: Sequence[str]) -> Compiled:
+    """An INSERT of ``columns`` (no RETURNING)."""
+    return Compiled(table.insert().inline(), columns)
