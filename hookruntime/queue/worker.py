@@ -90,11 +90,16 @@ class Worker:
     def lease(self) -> float:
         return self._settings.lease
 
+    @property
+    def _ceiling(self) -> int:
+        # Up to two batches beyond what the lanes hold, so they never wait on a claim.
+        return self._settings.concurrency + 2 * self._settings.batch
+
     def room(self) -> int:
         """How many more deliveries this worker would take now (the outbox asks)."""
         if self._stopping:
             return 0
-        return max(0, self._settings.concurrency + 2 * self._settings.batch - len(self._claimed))
+        return max(0, self._ceiling - len(self._claimed))
 
     def accept(self, items: list[Claimed]) -> None:
         """Take deliveries the outbox wrote as claimed by this worker."""
@@ -148,15 +153,15 @@ class Worker:
 
     async def _claim_loop(self) -> None:
         settings = self._settings
-        # Keep up to two batches beyond what the lanes hold, so they never wait on a claim.
-        ceiling = settings.concurrency + 2 * settings.batch
+        cap = settings.registration_concurrency
         while not self._stopping:
-            free = ceiling - len(self._claimed)
+            free = self._ceiling - len(self._claimed)
             if free < settings.batch // 2:
                 self._room = anyio.Event()
                 await self._room.wait()
                 continue
-            saturated = [rid for rid, parked in self._parked.items() if parked]
+            # Registrations with a full round of work already waiting get no more yet.
+            saturated = [rid for rid, parked in self._parked.items() if len(parked) >= cap]
             try:
                 batch = await claim(
                     self._db,
@@ -205,7 +210,9 @@ class Worker:
                 item = parked.popleft() if parked else None
                 if parked is not None and not parked:
                     del self._parked[rid]
-                    self._wakeup.notify()  # no longer saturated: claim its work again
+                if parked is not None and len(parked) == cap // 2:
+                    # Half a round left: claim more of its work before the lanes run dry.
+                    self._wakeup.notify()
 
     async def _deliver(self, item: Claimed) -> None:
         finished = False
@@ -224,7 +231,9 @@ class Worker:
         finally:
             if finished:
                 del self._claimed[item.id]
-            self._room.set()
+            # Wake the claim loop only when a claim is worth making (or to finish stopping).
+            if self._stopping or self._ceiling - len(self._claimed) >= self._settings.batch // 2:
+                self._room.set()
 
     async def _attempt(self, item: Claimed) -> Record | None:
         target = await self._directory.target(item.registration_id)
