@@ -13,8 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import anyio
-
+from . import eventloop
 from .commands import (
     cmd_bench_blocking,
     cmd_bench_queued,
@@ -282,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
     try:
-        return anyio.run(handler, args)
+        return eventloop.run(handler, args)
     except ValidationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

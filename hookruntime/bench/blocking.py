@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 
+from .. import eventloop
 from ..blocking import BreakerPolicy
 from ..http import HttpClient
 from ..runtime import HookRuntime
@@ -119,7 +120,7 @@ async def _measure(receiver: ReceiverProcess, n: int, folder: Path) -> dict[str,
 
 def run(n: int = 2000) -> dict[str, Any]:
     with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
-        return anyio.run(_measure, receiver, n, Path(folder))
+        return eventloop.run(_measure, receiver, n, Path(folder))
 
 
 def render(results: dict[str, Any]) -> str:

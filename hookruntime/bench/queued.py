@@ -23,6 +23,7 @@ import anyio
 import asyncpg
 from sqlalchemy import func, select
 
+from .. import eventloop
 from ..http import HttpClient
 from ..runtime import HookRuntime
 from ..store.crypto import generate_master_key
@@ -222,7 +223,7 @@ async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, 
 
 
 def run(n: int = 20_000, database_url: str | None = None, backlog: int = 0) -> dict[str, Any]:
-    return anyio.run(_measure, n, database_url, backlog)
+    return eventloop.run(_measure, n, database_url, backlog)
 
 
 def render(results: dict[str, Any]) -> str:
