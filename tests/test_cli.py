@@ -118,3 +118,15 @@ def test_master_key_prints_a_usable_key(env: dict[str, str]) -> None:
 
     key = run("master-key", env=env).stdout.strip()
     assert SecretBox(key).open(SecretBox(key).seal("x")) == "x"
+
+
+def test_bench_queued_measures_every_part_in_one_run(env: dict[str, str]) -> None:
+    from conftest import PG_ADMIN
+
+    out = run("bench", "queued", "--n", "500", "--postgres-url", PG_ADMIN, "--json", env=env)
+    results = json.loads(out.stdout)
+    assert results["a_raw_per_second"] > 0
+    for part in ("b_sqlite", "c_postgresql"):
+        assert results[part]["n"] == 500 and results[part]["per_second"] > 0
+    assert set(results["ratios"]) == {"b_over_a", "c_over_a"}
+    assert results["d_idle_latency"]["n"] == 200

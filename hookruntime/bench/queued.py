@@ -155,37 +155,36 @@ async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[s
                 TOPIC, [_item(i) for i in range(start, min(n, start + 5000))], org="bench"
             )
     env = {**os.environ, "HOOKRUNTIME_MASTER_KEY": key}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hookruntime.cli",
-            "worker",
-            "--database-url",
-            database_url,
-            "--allow-private-targets",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = folder / "worker.log"
     peak_kb = 0
-    try:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and worker.poll() is None:
-            await anyio.sleep(0.5)
-            status = Path(f"/proc/{worker.pid}/status").read_text()
-            peak_kb = max(
-                peak_kb,
-                *(
-                    int(line.split()[1])
-                    for line in status.splitlines()
-                    if line.startswith("VmHWM:")
-                ),
-            )
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+    with log.open("w") as stderr:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "hookruntime.cli",
+                "worker",
+                "--database-url",
+                database_url,
+                "--allow-private-targets",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                await anyio.sleep(0.5)
+                if worker.poll() is not None:
+                    raise RuntimeError(
+                        f"the worker exited ({worker.returncode}) before the measurement "
+                        f"ended:\n{log.read_text()[-2000:]}"
+                    )
+                peak_kb = max(peak_kb, _peak_rss_kb(worker.pid))
+        finally:
+            worker.terminate()
+            worker.wait(timeout=60)
     async with HookRuntime(database_url, workers=0, master_key=key) as runtime:
         drained = await _delivered(runtime)
     return {
@@ -196,10 +195,18 @@ async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[s
     }
 
 
+def _peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
         url = receiver.url("hook")
+        await _raw(url, min(n, 2000))  # warm up both processes: (a) is the warm ceiling
         raw = await _raw(url, n)
         results["a_raw_per_second"] = round(raw, 1)
         sqlite = await _end_to_end(f"sqlite:///{Path(folder) / 'e2e.db'}", url, n)
