@@ -171,6 +171,12 @@ async def test_auth_scopes_and_bodies(api) -> None:
             content=b'{"a":1}',
         )
     ).status_code == 415
+    # A body that may be left out is either absent or JSON: blank is not absent.
+    assert (
+        await client.post("/v1/deliveries/retry", headers=manager, content=b"")
+    ).status_code == 202
+    blank = await client.post("/v1/deliveries/retry", headers=manager, content=b"\r\n\r\n")
+    assert blank.status_code == 400 and blank.json()["title"] == "Malformed JSON"
     big = b'{"x":"' + b"a" * (1024 * 1024) + b'"}'
     assert (await client.post("/v1/registrations", headers=manager, content=big)).status_code == 413
     scoped = await client.post(

@@ -42,7 +42,7 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
             raise HTTPProblem(413, "Request body too large", f"the limit is {MAX_BODY} bytes")
         chunks.append(chunk)
     raw = b"".join(chunks)
-    if not raw.strip():
+    if not raw:
         if optional:
             return {}
         raise HTTPProblem(400, "Body required", "send a JSON object")
