@@ -402,6 +402,25 @@ async def test_a_lapsed_lease_is_claimed_again(open_runtime) -> None:
         assert receiver.received[0].headers["x-servicehook-id"] == event_id
 
 
+async def test_work_held_past_its_lease_is_not_sent_but_claimed_afresh(open_runtime) -> None:
+    # One at a time, 0.4 s each, on a 2 s lease: the later ones wait in the worker longer
+    # than their lease can cover a request (1 s timeout); sent anyway, a claim after the
+    # lapse would send them a second time.
+    async with (
+        LoopbackReceiver(lambda _r: Reply(delay=0.4)) as receiver,
+        open_runtime(lease="2", registration_concurrency="1") as runtime,
+    ):
+        await runtime.registrations.create(org="acme", topics=["punch.create"], url=receiver.url)
+        ids = await runtime.emit_many("punch.create", [PUNCH] * 8, org="acme")
+
+        async def all_delivered() -> bool:
+            return await count(runtime, DELIVERIES, status="delivered") == 8
+
+        await eventually(all_delivered, timeout=20)
+        seen = [r.headers["x-servicehook-id"] for r in receiver.received]
+        assert sorted(seen) == sorted(ids), "an event was sent twice (or not at all)"
+
+
 async def test_prune_removes_old_delivered_events_and_keeps_dead_ones(open_runtime) -> None:
     async with (
         LoopbackReceiver(lambda r: Reply(500 if r.json()["punch"]["id"] else 200)) as rx,

@@ -45,6 +45,8 @@ class Claimed:
     topic: str
     attempts: int
     payload: str
+    #: Until when this worker holds it; sent later, it might be another's by then.
+    lease_until: float
 
 
 def _claim_statement(postgresql: bool, excluding: bool) -> Update:
@@ -122,7 +124,11 @@ async def claim(
         values["exclude"] = list(exclude)
 
     def run(conn: Connection) -> list[Claimed]:
-        return [Claimed(*row) for row in conn.execute(statement, values)]
+        held = now + lease
+        return [
+            Claimed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], held)
+            for row in conn.execute(statement, values)
+        ]
 
     return await database.transaction(run)
 

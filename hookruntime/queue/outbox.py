@@ -191,7 +191,7 @@ class Outbox:
             return 0, []
         dispatcher = self._dispatcher
         room = dispatcher.room() if dispatcher is not None else 0
-        lease_until = now + dispatcher.lease if dispatcher is not None else None
+        lease_until = now + (dispatcher.lease if dispatcher is not None else 0.0)
         worker = dispatcher.id if dispatcher is not None else None
         rows: list[tuple[Any, ...]] = []
         direct: list[Claimed] = []
@@ -200,8 +200,10 @@ class Outbox:
                 delivery_id = new_id("dlv")
                 if len(direct) < room and not ordered:
                     # Handed straight to this process's worker, already claimed by it.
-                    direct.append(Claimed(delivery_id, e.id, rid, org, topic, 0, e.payload))
                     status, lease, owner = "delivering", lease_until, worker
+                    direct.append(
+                        Claimed(delivery_id, e.id, rid, org, topic, 0, e.payload, lease_until)
+                    )
                 else:
                     status, lease, owner = "pending", None, None
                 rows.append(

@@ -229,7 +229,8 @@ class Worker:
             log.exception("delivery %s failed unexpectedly; its lease will expire", item.id)
             finished = True
         finally:
-            if finished:
+            # Not another copy of it, claimed again after this one's lease ran out.
+            if finished and self._claimed.get(item.id) is item:
                 del self._claimed[item.id]
             # Wake the claim loop only when a claim is worth making (or to finish stopping).
             if self._stopping or self._ceiling - len(self._claimed) >= self._settings.batch // 2:
@@ -243,6 +244,11 @@ class Worker:
         number = item.attempts + 1
         raw = item.payload.encode()
         timeout = min(policy.timeout, max(self._settings.lease - 5.0, 1.0))
+        if item.lease_until - time.time() < timeout:
+            # Held too long behind its registration's cap: the lease could run out during
+            # the request and another claim send it too. It lapses and is claimed afresh.
+            log.info("delivery %s waited out its lease; it will be claimed again", item.id)
+            return None
         response_text = None
         request = target.request(item.topic, item.event_id, None, raw=raw)
         started = time.perf_counter()
