@@ -402,6 +402,35 @@ async def test_a_lapsed_lease_is_claimed_again(open_runtime) -> None:
         assert receiver.received[0].headers["x-servicehook-id"] == event_id
 
 
+async def test_a_claim_skips_excluded_registrations_and_is_due_again_at_lease_end(
+    open_runtime,
+) -> None:
+    async with open_runtime(workers=0) as runtime:
+        rids = [
+            (
+                await runtime.registrations.create(
+                    org="acme", topics=["punch.create"], url=f"http://127.0.0.1:9/{index}"
+                )
+            ).id
+            for index in range(4)
+        ]
+        await runtime.emit("punch.create", PUNCH, org="acme")
+        now = time.time()
+        # Three excluded: the statement pads the list to four with the first id.
+        claimed = await claim(runtime.database, "w", 10, now, lease=30, exclude=rids[:3])
+        assert [c.registration_id for c in claimed] == [rids[3]]
+        assert claimed[0].lease_until == pytest.approx(now + 30, abs=0.01)
+        view = await runtime.deliveries.get(claimed[0].id, org="acme")
+        assert view.status == "delivering"
+        # Due again only if its lease lapses.
+        assert view.next_at == pytest.approx(now + 30, abs=0.01)
+        rest = await claim(runtime.database, "w", 10, now, lease=30)
+        assert sorted(c.registration_id for c in rest) == sorted(rids[:3])
+        assert await claim(runtime.database, "w", 10, now + 29, lease=30) == []
+        again = await claim(runtime.database, "w2", 10, now + 31, lease=30)
+        assert len(again) == 4
+
+
 async def test_work_held_past_its_lease_is_not_sent_but_claimed_afresh(open_runtime) -> None:
     # One at a time, 0.4 s each, on a 2 s lease: the later ones wait in the worker longer
     # than their lease can cover a request (1 s timeout); sent anyway, a claim after the

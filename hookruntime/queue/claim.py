@@ -3,8 +3,10 @@ on PostgreSQL, locks with ``FOR UPDATE SKIP LOCKED`` so that workers on many hos
 take disjoint batches.
 
 Due: pending or failed with ``next_at`` reached, or delivering with an expired lease
-(its worker died). Held: deliveries of inactive registrations, and, for ordered
-registrations, any delivery whose key has an earlier delivery still open.
+(its worker died). A claimed delivery's ``next_at`` is its lease's end, so the claim's
+range scan over ``next_at`` never walks the deliveries in flight. Held: deliveries of
+inactive registrations, and, for ordered registrations, any delivery whose key has an
+earlier delivery still open.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Float,
     Integer,
@@ -22,11 +25,13 @@ from sqlalchemy import (
     bindparam,
     case,
     exists,
+    literal_column,
     or_,
     select,
     update,
 )
 
+from ..store.compiled import Query
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATIONS
 
@@ -49,7 +54,12 @@ class Claimed:
     lease_until: float
 
 
-def _claim_statement(postgresql: bool, excluding: bool) -> Update:
+def _statuses(column: ColumnElement[str], statuses: tuple[str, ...]) -> ColumnElement[bool]:
+    # Written into the SQL, not bound: the statement then has only named parameters.
+    return column.in_([literal_column(f"'{status}'") for status in statuses])
+
+
+def _claim_statement(postgresql: bool, excluded: int) -> Update:
     d = DELIVERIES.alias("d")
     earlier = DELIVERIES.alias("earlier")
     now = bindparam("now", type_=Float)
@@ -57,7 +67,7 @@ def _claim_statement(postgresql: bool, excluding: bool) -> Update:
         earlier.c.registration_id == d.c.registration_id,
         earlier.c.key == d.c.key,
         earlier.c.id < d.c.id,
-        earlier.c.status.in_(OPEN),
+        _statuses(earlier.c.status, OPEN),
     )
     due = (
         select(d.c.id)
@@ -66,16 +76,18 @@ def _claim_statement(postgresql: bool, excluding: bool) -> Update:
             d.c.next_at <= now,
             REGISTRATIONS.c.active.is_(True),
             or_(
-                d.c.status.in_(("pending", "failed")),
-                and_(d.c.status == "delivering", d.c.lease_until < now),
+                _statuses(d.c.status, ("pending", "failed")),
+                and_(d.c.status == literal_column("'delivering'"), d.c.lease_until < now),
             ),
             or_(REGISTRATIONS.c.ordered.is_(False), d.c.key.is_(None), ~blocked),
         )
         .order_by(d.c.next_at)
-        .limit(bindparam("limit", type_=Integer))
+        .limit(bindparam("limit", type_=Integer, literal_execute=False))
     )
-    if excluding:
-        due = due.where(d.c.registration_id.not_in(bindparam("exclude", expanding=True)))
+    if excluded:
+        due = due.where(
+            d.c.registration_id.not_in([bindparam(f"x{i}", type_=String) for i in range(excluded)])
+        )
     if postgresql:
         due = due.with_for_update(skip_locked=True, of=d)
     # The payload comes back with the claim: one statement, no second query.
@@ -84,8 +96,9 @@ def _claim_statement(postgresql: bool, excluding: bool) -> Update:
         update(DELIVERIES)
         .where(DELIVERIES.c.id.in_(due))
         .values(
-            status="delivering",
+            status=literal_column("'delivering'"),
             lease_until=bindparam("lease_until", type_=Float),
+            next_at=bindparam("lease_until", type_=Float),
             worker=bindparam("worker", type_=String),
             updated_at=now,
         )
@@ -101,8 +114,17 @@ def _claim_statement(postgresql: bool, excluding: bool) -> Update:
     )
 
 
-# Built once: constructing this statement (aliases, subqueries) cost more than running it.
-_CLAIMS = {(pg, ex): _claim_statement(pg, ex) for pg in (False, True) for ex in (False, True)}
+# Built and compiled once per dialect and size of the exclusion list (rounded up to a
+# power of two; the list is padded with its own first id).
+_CLAIMS: dict[tuple[bool, int], Query] = {}
+
+
+def _claim_query(postgresql: bool, excluded: int) -> Query:
+    key = (postgresql, excluded)
+    found = _CLAIMS.get(key)
+    if found is None:
+        found = _CLAIMS[key] = Query(_claim_statement(postgresql, excluded))
+    return found
 
 
 async def claim(
@@ -113,21 +135,18 @@ async def claim(
     lease: float,
     exclude: Collection[str] = (),
 ) -> list[Claimed]:
-    statement = _CLAIMS[database.dialect == "postgresql", bool(exclude)]
-    values: dict[str, object] = {
-        "now": now,
-        "limit": limit,
-        "lease_until": now + lease,
-        "worker": worker,
-    }
-    if exclude:
-        values["exclude"] = list(exclude)
+    excluded = list(exclude)
+    size = 1 << (len(excluded) - 1).bit_length() if excluded else 0
+    query = _claim_query(database.dialect == "postgresql", size)
+    held = now + lease
+    values: dict[str, object] = {"now": now, "limit": limit, "lease_until": held, "worker": worker}
+    for index in range(size):
+        values[f"x{index}"] = excluded[index] if index < len(excluded) else excluded[0]
 
     def run(conn: Connection) -> list[Claimed]:
-        held = now + lease
         return [
             Claimed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], held)
-            for row in conn.execute(statement, values)
+            for row in query.rows(conn, values)
         ]
 
     return await database.transaction(run)

@@ -200,12 +200,12 @@ class Outbox:
                 delivery_id = new_id("dlv")
                 if len(direct) < room and not ordered:
                     # Handed straight to this process's worker, already claimed by it.
-                    status, lease, owner = "delivering", lease_until, worker
+                    status, due, lease, owner = "delivering", lease_until, lease_until, worker
                     direct.append(
                         Claimed(delivery_id, e.id, rid, org, topic, 0, e.payload, lease_until)
                     )
                 else:
-                    status, lease, owner = "pending", None, None
+                    status, due, lease, owner = "pending", now, None, None
                 rows.append(
                     (
                         delivery_id,
@@ -216,7 +216,7 @@ class Outbox:
                         e.key,
                         status,
                         0,
-                        now,
+                        due,
                         lease,
                         owner,
                         now,

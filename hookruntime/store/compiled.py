@@ -9,12 +9,12 @@ values need no conversion (strings, numbers, None).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, Update
+from sqlalchemy import Connection, Insert, Select, Table, Update
 
-__all__ = ["Compiled", "inserting"]
+__all__ = ["Compiled", "Query", "inserting"]
 
 
 class Compiled:
@@ -46,3 +46,26 @@ class Compiled:
 def inserting(table: Table, columns: Sequence[str]) -> Compiled:
     """An INSERT of ``columns`` (no RETURNING)."""
     return Compiled(table.insert().inline(), columns)
+
+
+class Query:
+    """A statement run once per call with named values, its rows returned as they come
+    from the driver. Skipped: building the statement's cache key on every execution,
+    which for a statement with subqueries cost more than running it."""
+
+    def __init__(self, statement: Insert | Update | Select[Any]) -> None:
+        self._statement = statement
+        self._sql: dict[str, tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+    def rows(self, conn: Connection, values: Mapping[str, Any]) -> Sequence[Any]:
+        dialect = conn.dialect
+        found = self._sql.get(dialect.name)
+        if found is None:
+            compiled = self._statement.compile(dialect=dialect)
+            names = tuple(compiled.positiontup or ())
+            # Values the statement carries itself (e.g. a rendered OFFSET 0).
+            own = {name: compiled.binds[name].value for name in names if name not in values}
+            found = self._sql[dialect.name] = (compiled.string, names, own)
+        sql, names, own = found
+        given = {**own, **values}
+        return conn.exec_driver_sql(sql, tuple([given[name] for name in names])).all()
