@@ -22,6 +22,7 @@ from .catalog import Catalog
 from .errors import FieldError, ValidationError
 from .ids import new_id, new_rev
 from .profiles import get_profile
+from .queue.claim import hold, resume
 from .store.crypto import SecretBox
 from .store.engine import Database
 from .store.models import REGISTRATION_TOPICS as _TOPICS
@@ -264,6 +265,11 @@ class Registrations:
             if "secret" not in changes:
                 del row["secret"]
             await compare_and_set(session, registration_id, org, rev, row)
+            if values["active"] != current["active"]:
+                now = row["updated_at"]
+                await session.execute(
+                    resume(registration_id, now) if values["active"] else hold(registration_id)
+                )
             if "topics" in changes:
                 await session.execute(
                     delete(_TOPICS).where(_TOPICS.c.registration_id == registration_id)

@@ -231,10 +231,30 @@ async def test_410_disables_the_registration_and_holds_its_other_deliveries(
         await anyio.sleep(0.3)
         assert len(receiver.received) == 1
         assert len(await runtime.deliveries.list(org="acme", status="dead")) == 1
-        assert len(await runtime.deliveries.list(org="acme", status="pending")) == 2
+        held = await runtime.deliveries.list(org="acme", status="pending")
+        assert len(held) == 2
+        assert all(d.next_at is None for d in held), "held work stays out of the claim's scan"
         gone = False
         await runtime.registrations.update(reg.id, org="acme", rev=disabled.rev, active=True)
         await eventually(lambda: len(receiver.received) == 3)
+
+
+async def test_disabling_by_hand_holds_deliveries_and_enabling_resumes_them(
+    open_runtime,
+) -> None:
+    async with LoopbackReceiver() as receiver, open_runtime(workers=0) as runtime:
+        reg = await runtime.registrations.create(
+            org="acme", topics=["punch.create"], url=receiver.url
+        )
+        await runtime.emit_many("punch.create", [PUNCH] * 3, org="acme")
+        off = await runtime.registrations.update(reg.id, org="acme", rev=reg.rev, active=False)
+        held = await runtime.deliveries.list(org="acme", status="pending")
+        assert [d.next_at for d in held] == [None] * 3
+        assert await claim(runtime.database, "w", 10, time.time(), lease=30) == []
+        await runtime.registrations.update(reg.id, org="acme", rev=off.rev, active=True)
+        resumed = await runtime.deliveries.list(org="acme", status="pending")
+        assert all(d.next_at is not None for d in resumed)
+        assert len(await claim(runtime.database, "w", 10, time.time() + 1, lease=30)) == 3
 
 
 async def test_a_registration_failing_past_the_threshold_is_disabled(open_runtime) -> None:

@@ -5,8 +5,9 @@ take disjoint batches.
 Due: pending or failed with ``next_at`` reached, or delivering with an expired lease
 (its worker died). A claimed delivery's ``next_at`` is its lease's end, so the claim's
 range scan over ``next_at`` never walks the deliveries in flight. Held: deliveries of
-inactive registrations, and, for ordered registrations, any delivery whose key has an
-earlier delivery still open.
+inactive registrations (taken out of that scan, ``next_at`` NULL, until their
+registration is active again), and, for ordered registrations, any delivery whose key
+has an earlier delivery still open.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from ..store.compiled import Query
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATIONS
 
-__all__ = ["OPEN", "Claimed", "claim", "release"]
+__all__ = ["OPEN", "Claimed", "claim", "hold", "release", "resume"]
 
 #: Statuses of a delivery not yet finished.
 OPEN = ("pending", "failed", "delivering")
@@ -168,3 +169,29 @@ async def release(database: Database, ids: Collection[str], now: float) -> None:
         )
     )
     await database.execute(statement)
+
+
+def hold(registration_id: str) -> Update:
+    """Take a registration's waiting deliveries out of the claim's scan while it is
+    inactive (left in it, every claim would walk them all)."""
+    return (
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.registration_id == registration_id,
+            DELIVERIES.c.status.in_(("pending", "failed")),
+        )
+        .values(next_at=None)
+    )
+
+
+def resume(registration_id: str, now: float) -> Update:
+    """Make a re-enabled registration's held deliveries due at once."""
+    return (
+        update(DELIVERIES)
+        .where(
+            DELIVERIES.c.registration_id == registration_id,
+            DELIVERIES.c.status.in_(("pending", "failed")),
+            DELIVERIES.c.next_at.is_(None),
+        )
+        .values(next_at=now, updated_at=now)
+    )

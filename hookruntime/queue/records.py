@@ -17,6 +17,7 @@ from ..profiles.base import iso_timestamp
 from ..store.compiled import Compiled, inserting
 from ..store.engine import Database
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
+from .claim import hold
 from .policy import Decision
 
 __all__ = ["Health", "Record", "write_records"]
@@ -212,6 +213,7 @@ def _disable(
         .where(REGISTRATIONS.c.id == registration_id)
         .values(active=False, disabled_reason=reason[:500], rev=new_rev(row["rev"]), updated_at=now)
     )
+    conn.execute(hold(registration_id))
     summary = registration_summary(
         row["id"], row["url"], list(row["topics"]), False, iso_timestamp(now)
     )
