@@ -9,7 +9,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, null, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    update,
+)
 
 from ..ids import new_rev
 from ..operational import registration_summary
@@ -74,6 +83,20 @@ _FINISH = Compiled(
         "b_delivered_at",
         "b_id",
     ),
+)
+# A batch that ended on a success: the streak is over. Most batches are of healthy
+# registrations, whose row is then left as it is (not rewritten on every batch).
+_HEALTHY = Compiled(
+    update(REGISTRATIONS)
+    .where(
+        REGISTRATIONS.c.id == bindparam("b_id"),
+        or_(
+            REGISTRATIONS.c.consecutive_failures != literal_column("0"),
+            REGISTRATIONS.c.failing_since.is_not(None),
+        ),
+    )
+    .values(consecutive_failures=literal_column("0"), failing_since=null()),
+    ("b_id",),
 )
 _LOG = inserting(
     ATTEMPTS,
@@ -160,11 +183,13 @@ def _health(
             streaks[r.registration_id] = (failures + 1, since or r.at, reset)
         if r.decision.disable:
             gone[r.registration_id] = r.decision.reason or "receiver answered 410 Gone"
+    healthy = [(rid,) for rid, (failures, _, reset) in streaks.items() if reset and not failures]
+    _HEALTHY.run(conn, healthy)
     for registration_id, (failures, since, reset) in streaks.items():
         values: dict[str, object]
         if reset and failures == 0:
-            values = {"consecutive_failures": 0, "failing_since": None}
-        elif reset:
+            continue
+        if reset:
             values = {"consecutive_failures": failures, "failing_since": since}
         else:
             values = {
