@@ -274,6 +274,38 @@ async def test_a_registration_failing_past_the_threshold_is_disabled(open_runtim
         assert 4 <= len(receiver.received) <= 5
 
 
+async def test_a_success_ends_a_failing_streak(open_runtime) -> None:
+    answers: list[int] = []
+
+    def answer(_r: Received) -> Reply:
+        return Reply(answers.pop(0) if answers else 200)
+
+    async with (
+        LoopbackReceiver(answer) as receiver,
+        open_runtime(disable_after_failures="4", disable_after="0") as runtime,
+    ):
+        reg = await runtime.registrations.create(
+            org="acme", topics=["punch.create"], url=receiver.url, retry_schedule=[0.05] * 5
+        )
+        query = text("SELECT consecutive_failures, failing_since FROM registrations WHERE id = :id")
+
+        async def streak() -> tuple[int, float | None]:
+            async with runtime.database.engine.connect() as conn:
+                row = (await conn.execute(query, {"id": reg.id})).one()
+            return row[0], row[1]
+
+        async def ended() -> bool:
+            return await streak() == (0, None)
+
+        # Three failures, then a success; twice: six failures, never four in a row.
+        for round_ in range(2):
+            answers[:] = [503, 503, 503]
+            await runtime.emit("punch.create", PUNCH, org="acme")
+            await eventually(lambda n=round_: len(receiver.received) == 4 * (n + 1))
+            await eventually(ended, timeout=5)
+        assert (await runtime.registrations.get(reg.id, org="acme")).active
+
+
 # -- dead letters and replay --------------------------------------------------------
 
 
