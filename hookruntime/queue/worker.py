@@ -83,6 +83,8 @@ class Worker:
         self._records: list[Record] = []
         self._flush = anyio.Event()
         self._next_due = math.inf
+        self._quiet: frozenset[str] = frozenset()
+        self._quiet_until = 0.0
         self._stopping = False
         self.delivered = 0
 
@@ -162,6 +164,13 @@ class Worker:
                 continue
             # Registrations with a full round of work already waiting get no more yet.
             saturated = [rid for rid, parked in self._parked.items() if len(parked) >= cap]
+            quiet = self._quiet_until - time.time()
+            if saturated and quiet > 0 and self._quiet.issubset(saturated):
+                # A claim passing over these found nothing else due, and each such claim
+                # walks their whole backlog: look again after the poll interval, or as
+                # soon as one of them drains (the lane freeing it wakes this loop).
+                await self._wakeup.wait(min(quiet, self._next_due - time.time()))
+                continue
             try:
                 batch = await claim(
                     self._db,
@@ -176,6 +185,9 @@ class Worker:
                 await anyio.sleep(settings.poll)
                 continue
             if not batch:
+                if saturated:
+                    self._quiet = frozenset(saturated)
+                    self._quiet_until = time.time() + settings.poll
                 # Sleep until woken (an emit, a retry by hand), until a retry this worker
                 # scheduled falls due, or the poll interval passes.
                 await self._wakeup.wait(min(settings.poll, self._next_due - time.time()))
