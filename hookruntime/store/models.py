@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -126,7 +126,9 @@ class Delivery(SQLModel, table=True):
     __table_args__: Any = (
         # Finished deliveries have next_at NULL, so the claim's range scan over this
         # index meets only unfinished ones, in due order, however many are kept.
-        Index("ix_deliveries_next", "next_at"),
+        # registration_id beside it: a claim passing over registrations at their cap
+        # filters them from the index, without reading each of their rows.
+        Index("ix_deliveries_next", "next_at", "registration_id"),
         # No index holds status: it changes on every attempt, and each index holding
         # it would be rewritten with it.
         Index("ix_deliveries_org", "org_id", "created_at"),
@@ -159,10 +161,20 @@ class Attempt(SQLModel, table=True):
     """One HTTP try, of a delivery (``delivery_id``) or of a blocking call (``call_id``)."""
 
     __tablename__ = "attempts"
+    __table_args__: Any = (
+        # Only blocking calls' attempts are pruned by age (a delivery's go with it), and
+        # only they are in this index: each delivery attempt writes one index fewer.
+        Index(
+            "ix_attempts_calls_created",
+            "created_at",
+            sqlite_where=text("delivery_id IS NULL"),
+            postgresql_where=text("delivery_id IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     org_id: str = Field(max_length=64)
-    registration_id: str = Field(max_length=40, index=True)
+    registration_id: str = Field(max_length=40)
     delivery_id: str | None = Field(
         default=None,
         sa_column=Column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True),
@@ -176,7 +188,7 @@ class Attempt(SQLModel, table=True):
     latency_ms: float = 0.0
     error: str | None = Field(default=None, max_length=1000)
     response: str | None = Field(default=None, sa_column=Column(Text))
-    created_at: float = Field(index=True)
+    created_at: float
 
 
 def _table(model: type[SQLModel]) -> Table:
