@@ -5,16 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+import hookruntime.queue.worker as worker_module
 from hookruntime import ConflictError, HookRuntime, ValidationError
-from hookruntime.queue.claim import claim
+from hookruntime.http import HttpClient
+from hookruntime.queue.claim import Claimed, claim
+from hookruntime.queue.wake import Wakeup
+from hookruntime.queue.worker import Worker, WorkerSettings
 from hookruntime.store.engine import async_url
 from hookruntime.store.models import DELIVERIES, EVENTS
+from hookruntime.targets import Directory
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 pytestmark = pytest.mark.anyio
@@ -481,6 +488,49 @@ async def test_a_claim_skips_excluded_registrations_and_is_due_again_at_lease_en
         assert await claim(runtime.database, "w", 10, now + 29, lease=30) == []
         again = await claim(runtime.database, "w2", 10, now + 31, lease=30)
         assert len(again) == 4
+
+
+async def test_a_saturated_registrations_backlog_is_not_rescanned_each_round(
+    open_runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each claim passing over a registration at its cap walks that registration's whole
+    # backlog. Once one has found nothing else, the next waits out the poll interval.
+    empty_passes: list[float] = []
+
+    async def counting(*args: Any, **kwargs: Any) -> list[Claimed]:
+        found = await claim(*args, **kwargs)
+        if args[5] and not found:
+            empty_passes.append(time.monotonic())
+        return found
+
+    monkeypatch.setattr(worker_module, "claim", counting)
+    settings = WorkerSettings(concurrency=2, registration_concurrency=1, batch=4, poll=30)
+    async with (
+        LoopbackReceiver(lambda _r: Reply(delay=0.02)) as receiver,
+        open_runtime(workers=0) as runtime,
+    ):
+        await runtime.registrations.create(org="acme", topics=["punch.create"], url=receiver.url)
+        await runtime.emit_many("punch.create", [PUNCH] * 40, org="acme")
+        client = HttpClient(allow_private=True)
+        await client.open()
+        worker = Worker(
+            runtime.database,
+            Directory(runtime.database, runtime.registrations),
+            client,
+            Wakeup(),
+            settings,
+            on_disabled=lambda *_: anyio.lowlevel.checkpoint(),
+        )
+        try:
+            async with anyio.create_task_group() as group:
+                await group.start(worker.run)
+                await eventually(lambda: worker.delivered == 40, timeout=20)
+                worker.stop()
+        finally:
+            await client.aclose()
+    assert len(receiver.received) == 40
+    # Ten rounds of four, each leaving the registration at its cap: one empty pass.
+    assert len(empty_passes) == 1
 
 
 async def test_work_held_past_its_lease_is_not_sent_but_claimed_afresh(open_runtime) -> None:
