@@ -83,7 +83,7 @@ def _claim_statement(postgresql: bool, excluded: int) -> Update:
             or_(REGISTRATIONS.c.ordered.is_(False), d.c.key.is_(None), ~blocked),
         )
         .order_by(d.c.next_at)
-        .limit(bindparam("limit", type_=Integer, literal_execute=False))
+        .limit(bindparam("limit", type_=Integer))
     )
     if excluded:
         due = due.where(
