@@ -183,11 +183,11 @@ def _health(
             streaks[r.registration_id] = (failures + 1, since or r.at, reset)
         if r.decision.disable:
             gone[r.registration_id] = r.decision.reason or "receiver answered 410 Gone"
-    healthy = [(rid,) for rid, (failures, _, reset) in streaks.items() if reset and not failures]
-    _HEALTHY.run(conn, healthy)
+    healthy: list[tuple[str]] = []
     for registration_id, (failures, since, reset) in streaks.items():
         values: dict[str, object]
         if reset and failures == 0:
+            healthy.append((registration_id,))
             continue
         if reset:
             values = {"consecutive_failures": failures, "failing_since": since}
@@ -199,6 +199,7 @@ def _health(
         conn.execute(
             update(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id).values(values)
         )
+    _HEALTHY.run(conn, healthy)
     failed = [rid for rid, (failures, _, _) in streaks.items() if failures]
     failing = (
         conn.execute(

@@ -315,7 +315,8 @@ class Worker:
         if not self._records:
             return
         batch, self._records = self._records, []
-        retries = [r.decision.next_at for r in batch if r.decision.next_at is not None]
+        retries = (r.decision.next_at for r in batch if r.decision.next_at is not None)
+        due = min(retries, default=math.inf)
         try:
             # Shielded: a result taken off the list must reach the database even when
             # the worker is being cancelled, or its delivery would be sent twice.
@@ -328,10 +329,10 @@ class Worker:
             log.exception("could not record %d results; they will be redone", len(batch))
             return
         self.delivered += sum(r.decision.status == "delivered" for r in batch)
-        if retries and min(retries) < self._next_due:
+        if due < self._next_due:
             # A retry falls due before the claim loop would next look: wake it to sleep
             # until then (it may be sleeping out the whole poll interval).
-            self._next_due = min(retries)
+            self._next_due = due
             self._wakeup.notify()
         for org in orgs:
             self._directory.invalidate(org)

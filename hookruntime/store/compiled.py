@@ -63,8 +63,9 @@ class Query:
         if found is None:
             compiled = self._statement.compile(dialect=dialect)
             names = tuple(compiled.positiontup or ())
-            # Values the statement carries itself (e.g. a rendered OFFSET 0).
-            own = {name: compiled.binds[name].value for name in names if name not in values}
+            # Values the statement carries itself (e.g. a rendered OFFSET 0); the caller's
+            # values take their place.
+            own = {name: compiled.binds[name].value for name in names}
             found = self._sql[dialect.name] = (compiled.string, names, own)
         sql, names, own = found
         given = {**own, **values}
