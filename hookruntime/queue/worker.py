@@ -1,6 +1,6 @@
-"""The delivery worker: claim due deliveries in batches, send them concurrently (at most
-``registration_concurrency`` per registration, so one slow receiver cannot starve the
-rest), decide, and record results in batches.
+"""The delivery worker: claim due deliveries in batches, hand them to sender lanes
+(:mod:`hookruntime.queue.lanes`, in this process or a sender process of its own), and
+record what the attempts came to in batches.
 
 Stopping (SIGTERM, or closing the runtime) stops claiming, lets in-flight deliveries
 finish for up to ``grace`` seconds, then gives the rest back to the queue.
@@ -13,28 +13,25 @@ import math
 import os
 import socket
 import time
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import TaskStatus
 
-from ..errors import ConnectError, HookRuntimeError, RequestTimeout, ResponseTooLarge
 from ..http import HttpClient
 from ..ids import new_id
 from ..store.engine import Database
 from ..targets import Directory
 from .claim import Claimed, claim, release
-from .policy import Decision, Result, decide, parse_retry_after
+from .lanes import Lanes
 from .records import Health, Record, write_records
 from .wake import Wakeup, listen
 
 __all__ = ["Worker", "WorkerSettings"]
 
 log = logging.getLogger("hookruntime.worker")
-_RESPONSE_EXCERPT = 1024
-_RESPONSE_CAP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,10 +49,9 @@ Disabled = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
 
 class Worker:
-    """Claims into a queue that ``concurrency`` long-lived sender lanes drain; a lane
-    whose next delivery belongs to a registration at its cap parks it, and the lane
-    that frees that registration's slot sends it next. (Long-lived lanes, not a task
-    per delivery: measured here, a task per request cut throughput by a third.)"""
+    """Claims as much as its lanes can use (``concurrency`` plus two batches) and writes
+    their results; a registration with two rounds of its cap already claimed gets no more
+    until it drains, so a slow one cannot fill the worker."""
 
     def __init__(
         self,
@@ -74,10 +70,19 @@ class Worker:
         self._settings = settings
         self._on_disabled = on_disabled
         self._claimed: dict[str, Claimed] = {}
-        self._sending: defaultdict[str, int] = defaultdict(int)
-        self._parked: defaultdict[str, deque[Claimed]] = defaultdict(deque)
-        self._ready: deque[Claimed] = deque()
-        self._idle: deque[anyio.Event] = deque()
+        # Claimed and not yet given back by the lanes, per registration.
+        self._outstanding: defaultdict[str, int] = defaultdict(int)
+        cap = settings.registration_concurrency
+        self._saturation = 2 * cap
+        self._half_round = cap + cap // 2
+        self._lanes = Lanes(
+            directory,
+            client,
+            concurrency=settings.concurrency,
+            cap=cap,
+            lease=settings.lease,
+            done=self._finished,
+        )
         self._closed = False
         self._room = anyio.Event()
         self._records: list[Record] = []
@@ -110,11 +115,11 @@ class Worker:
         self._queue(items)
 
     def _queue(self, items: list[Claimed]) -> None:
+        claimed, outstanding = self._claimed, self._outstanding
         for item in items:
-            self._claimed[item.id] = item
-        self._ready.extend(items)
-        for _ in range(min(len(items), len(self._idle))):
-            self._idle.popleft().set()
+            claimed[item.id] = item
+            outstanding[item.registration_id] += 1
+        self._lanes.put(items)
 
     def stop(self) -> None:
         self._stopping = True
@@ -130,16 +135,14 @@ class Worker:
             task_status.started()
             try:
                 async with anyio.create_task_group() as lanes:
-                    for _ in range(settings.concurrency):
-                        lanes.start_soon(self._lane)
+                    finished = anyio.Event()
+                    lanes.start_soon(self._run_lanes, finished)
                     await self._claim_loop()
                     # Stopping: unstarted work goes back at once; sends under way get
                     # ``grace`` seconds to finish.
                     self._close()
                     with anyio.move_on_after(settings.grace):
-                        while any(self._sending.values()):
-                            self._room = anyio.Event()
-                            await self._room.wait()
+                        await finished.wait()
                     lanes.cancel_scope.cancel()
             finally:
                 with anyio.CancelScope(shield=True):
@@ -148,14 +151,18 @@ class Worker:
                 self._close()
                 outer.cancel_scope.cancel()
 
+    async def _run_lanes(self, finished: anyio.Event) -> None:
+        try:
+            await self._lanes.run()
+        finally:
+            finished.set()
+
     def _close(self) -> None:
         self._closed = True
-        while self._idle:
-            self._idle.popleft().set()
+        self._lanes.close()
 
     async def _claim_loop(self) -> None:
         settings = self._settings
-        cap = settings.registration_concurrency
         while not self._stopping:
             free = self._ceiling - len(self._claimed)
             if free < settings.batch // 2:
@@ -163,7 +170,7 @@ class Worker:
                 await self._room.wait()
                 continue
             # Registrations with a full round of work already waiting get no more yet.
-            saturated = [rid for rid, parked in self._parked.items() if len(parked) >= cap]
+            saturated = [rid for rid, n in self._outstanding.items() if n >= self._saturation]
             quiet = self._quiet_until - time.time()
             if saturated and quiet > 0 and self._quiet.issubset(saturated):
                 # A claim passing over these found nothing else due, and each such claim
@@ -196,113 +203,26 @@ class Worker:
                 continue
             self._queue(batch)
 
-    async def _lane(self) -> None:
-        # A plain deque, not a memory stream: taking a ready item must not cost a trip
-        # through the event loop (measured: a stream's checkpoint per item cost ~20 %).
-        cap = self._settings.registration_concurrency
-        ready = self._ready
-        while not self._closed:
-            if not ready:
-                wake = anyio.Event()
-                self._idle.append(wake)
-                await wake.wait()
-                continue
-            item: Claimed | None = ready.popleft()
-            while item is not None and not self._stopping:
-                rid = item.registration_id
-                if self._sending[rid] >= cap:
-                    self._parked[rid].append(item)
-                    break
-                self._sending[rid] += 1
-                try:
-                    await self._deliver(item)
-                finally:
-                    self._sending[rid] -= 1
-                parked = self._parked.get(rid)
-                item = parked.popleft() if parked else None
-                if parked is not None and not parked:
-                    del self._parked[rid]
-                if parked is not None and len(parked) == cap // 2:
-                    # Half a round left: claim more of its work before the lanes run dry.
-                    self._wakeup.notify()
-
-    async def _deliver(self, item: Claimed) -> None:
-        finished = False
-        try:
-            record = await self._attempt(item)
-            finished = True
-            if record is not None:
-                self._records.append(record)
-                if len(self._records) >= self._settings.batch:
-                    self._flush.set()
-        except anyio.get_cancelled_exc_class():
-            raise
-        except Exception:
-            log.exception("delivery %s failed unexpectedly; its lease will expire", item.id)
-            finished = True
-        finally:
-            # Not another copy of it, claimed again after this one's lease ran out.
-            if finished and self._claimed.get(item.id) is item:
-                del self._claimed[item.id]
-            # Wake the claim loop only when a claim is worth making (or to finish stopping).
-            if self._stopping or self._ceiling - len(self._claimed) >= self._settings.batch // 2:
-                self._room.set()
-
-    async def _attempt(self, item: Claimed) -> Record | None:
-        target = await self._directory.target(item.registration_id)
-        if target is None:  # deleted meanwhile: its deliveries go with it
-            return None
-        policy = target.retry
-        number = item.attempts + 1
-        raw = item.payload.encode()
-        timeout = min(policy.timeout, max(self._settings.lease - 5.0, 1.0))
-        if item.lease_until - time.time() < timeout:
-            # Held too long behind its registration's cap: the lease could run out during
-            # the request and another claim send it too. It lapses and is claimed afresh.
-            log.info("delivery %s waited out its lease; it will be claimed again", item.id)
-            return None
-        response_text = None
-        request = target.request(item.topic, item.event_id, None, raw=raw)
-        started = time.perf_counter()
-        try:
-            response = await self._client.post(
-                target.url,
-                request.headers,
-                request.body,
-                timeout=timeout,
-                max_body=_RESPONSE_CAP,
-            )
-        except (RequestTimeout, ConnectError, ResponseTooLarge) as exc:
-            result = Result(None, str(exc))
-        except HookRuntimeError as exc:
-            result = Result(None, f"{type(exc).__name__}: {exc}")
+    def _finished(self, item: Claimed, record: Record | None) -> None:
+        if record is not None:
+            self._records.append(record)
+            if len(self._records) >= self._settings.batch:
+                self._flush.set()
+        # Not another copy of it, claimed again after this one's lease ran out.
+        if self._claimed.get(item.id) is item:
+            del self._claimed[item.id]
+        rid = item.registration_id
+        left = self._outstanding[rid] - 1
+        if left:
+            self._outstanding[rid] = left
         else:
-            now = time.time()
-            result = Result(
-                response.status,
-                None
-                if 200 <= response.status < 300
-                else f"receiver answered HTTP {response.status}",
-                parse_retry_after(response.headers.get("Retry-After"), now),
-            )
-            response_text = response.body[:_RESPONSE_EXCERPT].decode("utf-8", "replace")
-        latency = time.perf_counter() - started
-        now = time.time()
-        decision: Decision = decide(number, result, policy, now, max_attempts=target.max_attempts)
-        return Record(
-            item.id,
-            item.event_id,
-            item.registration_id,
-            item.org_id,
-            item.topic,
-            number,
-            decision,
-            result.status,
-            result.error,
-            latency * 1000,
-            response_text,
-            now,
-        )
+            del self._outstanding[rid]
+        if left == self._half_round:
+            # Half a round left: claim more of its work before the lanes run dry.
+            self._wakeup.notify()
+        # Wake the claim loop only when a claim is worth making (or to finish stopping).
+        if self._stopping or self._ceiling - len(self._claimed) >= self._settings.batch // 2:
+            self._room.set()
 
     async def _writer(self) -> None:
         while True:
