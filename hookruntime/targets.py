@@ -119,8 +119,12 @@ class Directory:
         self._loading[registration_id] = done = anyio.Event()
         try:
             query = select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
-            async with self._db.session() as session:
-                row = (await session.execute(query)).mappings().one_or_none()
+            # Through the hot path's transactions, not a session: on a SQLite file those
+            # run inline, where a session's many trips through the event loop each wait
+            # out a turn behind the emits and claims (measured: ~1 s under a bulk emit).
+            row = await self._db.transaction(
+                lambda conn: conn.execute(query).mappings().one_or_none()
+            )
             found = None if row is None else self._target(dict(row))
             self._by_id[registration_id] = (time.monotonic() + self._ttl, found)
             return found
