@@ -66,6 +66,7 @@ class HookRuntime:
         master_key: str | None = None,
         allow_private_targets: bool | None = None,
         concurrency: int | None = None,
+        sender_process: bool | None = None,
         lease: float | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
@@ -79,6 +80,7 @@ class HookRuntime:
             master_key=master_key,
             allow_private_targets=allow_private_targets,
             concurrency=concurrency,
+            sender_process=sender_process,
             lease=lease,
         )
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
@@ -165,6 +167,7 @@ class HookRuntime:
             concurrency=settings.concurrency,
             registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
             lease=settings.lease,
+            sender_process=settings.sender_process,
             health=Health(settings.disable_after_failures, settings.disable_after),
         )
         self.workers = [

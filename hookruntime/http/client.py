@@ -45,7 +45,7 @@ class HttpClient:
     def __init__(
         self, *, limit: int = 512, limit_per_host: int = 0, allow_private: bool = False
     ) -> None:
-        self._limit = limit
+        self.limit = limit
         self._limit_per_host = limit_per_host
         self.allow_private = allow_private
         self._session: aiohttp.ClientSession | None = None
@@ -53,7 +53,7 @@ class HttpClient:
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(
             resolver=None if self.allow_private else GuardedResolver(),
-            limit=self._limit,
+            limit=self.limit,
             limit_per_host=self._limit_per_host,
             ttl_dns_cache=60,
             enable_cleanup_closed=True,

@@ -8,6 +8,7 @@ finish for up to ``grace`` seconds, then gives the rest back to the queue.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -22,11 +23,14 @@ from anyio.abc import TaskStatus
 
 from ..http import HttpClient
 from ..ids import new_id
+from ..profiles import RetryPolicy
 from ..store.engine import Database
-from ..targets import Directory
+from ..targets import Directory, Target
 from .claim import Claimed, claim, release
-from .lanes import Lanes
+from .lanes import Lanes, Outcome, Request
+from .policy import Result, decide, parse_retry_after
 from .records import Health, Record, write_records
+from .remote import RemoteLanes, SenderSettings
 from .wake import Wakeup, listen
 
 __all__ = ["Worker", "WorkerSettings"]
@@ -43,6 +47,8 @@ class WorkerSettings:
     poll: float = 1.0
     grace: float = 30.0
     health: Health = field(default_factory=Health)
+    #: Send from a process of its own (:mod:`hookruntime.queue.remote`).
+    sender_process: bool = False
 
 
 Disabled = Callable[[str, str, dict[str, object]], Awaitable[None]]
@@ -73,16 +79,30 @@ class Worker:
         # Claimed and not yet given back by the lanes, per registration.
         self._outstanding: defaultdict[str, int] = defaultdict(int)
         cap = settings.registration_concurrency
-        self._saturation = 2 * cap
-        self._half_round = cap + cap // 2
-        self._lanes = Lanes(
-            directory,
-            client,
-            concurrency=settings.concurrency,
-            cap=cap,
-            lease=settings.lease,
-            done=self._finished,
-        )
+        self._saturation = 3 * cap
+        self._half_round = 3 * cap - 1
+        self._lanes: Lanes | RemoteLanes
+        if settings.sender_process:
+            sender = SenderSettings(
+                concurrency=settings.concurrency,
+                cap=cap,
+                # Its own grace ends first, so that its last outcomes still arrive.
+                grace=max(settings.grace - 1.0, 0.0),
+                allow_private=client.allow_private,
+                client_limit=client.limit,
+                log_level=log.getEffectiveLevel(),
+            )
+            self._lanes = RemoteLanes(sender, self._finished)
+        else:
+            self._lanes = Lanes(
+                client, concurrency=settings.concurrency, cap=cap, done=self._finished
+            )
+        # Claimed, waiting for their targets to be looked up and their requests signed.
+        self._incoming: list[Claimed] = []
+        self._arrived = anyio.Event()
+        # Handed to the lanes: what deciding its outcome needs, by request key.
+        self._sent: dict[int, tuple[Claimed, RetryPolicy, int | None]] = {}
+        self._keys = itertools.count()
         self._closed = False
         self._room = anyio.Event()
         self._records: list[Record] = []
@@ -119,7 +139,63 @@ class Worker:
         for item in items:
             claimed[item.id] = item
             outstanding[item.registration_id] += 1
-        self._lanes.put(items)
+        self._incoming.extend(items)
+        self._arrived.set()
+
+    async def _dispatch(self) -> None:
+        while True:
+            await self._arrived.wait()
+            self._arrived = anyio.Event()
+            items, self._incoming = self._incoming, []
+            try:
+                requests = await self._sign(items)
+            except Exception:
+                log.exception("could not look up targets; %d leases will expire", len(items))
+                for item in items:
+                    self._finished_item(item, None)
+                continue
+            self._lanes.put(requests)
+
+    async def _sign(self, items: list[Claimed]) -> list[Request]:
+        """Each delivery's request, signed now (it is sent within ``lease - timeout``
+        seconds or not at all, well inside any profile's timestamp tolerance)."""
+        longest = max(self._settings.lease - 5.0, 1.0)
+        targets: dict[str, tuple[Target, RetryPolicy, float] | None] = {}
+        for rid in {item.registration_id for item in items}:
+            target = await self._directory.target(rid)
+            if target is None:
+                targets[rid] = None
+            else:
+                policy = target.retry
+                targets[rid] = (target, policy, min(policy.timeout, longest))
+        requests = []
+        for item in items:
+            found = targets[item.registration_id]
+            if found is None:  # deleted meanwhile: its deliveries go with it
+                self._finished_item(item, None)
+                continue
+            target, policy, timeout = found
+            try:
+                signed = target.request(item.topic, item.event_id, None, raw=item.payload.encode())
+            except Exception:
+                log.exception("could not sign delivery %s; its lease will expire", item.id)
+                self._finished_item(item, None)
+                continue
+            key = next(self._keys)
+            self._sent[key] = (item, policy, target.max_attempts)
+            requests.append(
+                Request(
+                    key,
+                    item.id,
+                    item.registration_id,
+                    target.url,
+                    signed.headers,
+                    signed.body,
+                    timeout,
+                    item.lease_until - timeout,
+                )
+            )
+        return requests
 
     def stop(self) -> None:
         self._stopping = True
@@ -132,11 +208,12 @@ class Worker:
             outer.start_soon(self._writer)
             if self._db.dialect == "postgresql":
                 outer.start_soon(listen, self._db, self._wakeup)
-            task_status.started()
             try:
                 async with anyio.create_task_group() as lanes:
                     finished = anyio.Event()
-                    lanes.start_soon(self._run_lanes, finished)
+                    await lanes.start(self._run_lanes, finished)
+                    lanes.start_soon(self._dispatch)
+                    task_status.started()
                     await self._claim_loop()
                     # Stopping: unstarted work goes back at once; sends under way get
                     # ``grace`` seconds to finish.
@@ -151,9 +228,11 @@ class Worker:
                 self._close()
                 outer.cancel_scope.cancel()
 
-    async def _run_lanes(self, finished: anyio.Event) -> None:
+    async def _run_lanes(
+        self, finished: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         try:
-            await self._lanes.run()
+            await self._lanes.run(task_status=task_status)
         finally:
             finished.set()
 
@@ -203,7 +282,12 @@ class Worker:
                 continue
             self._queue(batch)
 
-    def _finished(self, item: Claimed, record: Record | None) -> None:
+    def _finished(self, key: int, outcome: Outcome | None) -> None:
+        item, policy, max_attempts = self._sent.pop(key)
+        record = None if outcome is None else _record(item, policy, max_attempts, outcome)
+        self._finished_item(item, record)
+
+    def _finished_item(self, item: Claimed, record: Record | None) -> None:
         if record is not None:
             self._records.append(record)
             if len(self._records) >= self._settings.batch:
@@ -256,3 +340,29 @@ class Worker:
             self._wakeup.notify()
         for org in orgs:
             self._directory.invalidate(org)
+
+
+def _record(
+    item: Claimed, policy: RetryPolicy, max_attempts: int | None, outcome: Outcome
+) -> Record:
+    status = outcome.status
+    if status is None:
+        result = Result(None, outcome.error)
+    else:
+        error = None if 200 <= status < 300 else f"receiver answered HTTP {status}"
+        result = Result(status, error, parse_retry_after(outcome.retry_after, outcome.at))
+    number = item.attempts + 1
+    return Record(
+        item.id,
+        item.event_id,
+        item.registration_id,
+        item.org_id,
+        item.topic,
+        number,
+        decide(number, result, policy, outcome.at, max_attempts=max_attempts),
+        status,
+        result.error,
+        outcome.latency * 1000,
+        outcome.response,
+        outcome.at,
+    )
