@@ -119,6 +119,12 @@ def _parser() -> argparse.ArgumentParser:
         help="allow receivers on loopback/private networks, for development "
         "(HOOKRUNTIME_ALLOW_PRIVATE_TARGETS=1)",
     )
+    serve.add_argument(
+        "--sender-process",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1)",
+    )
     verb(verbs, "migrate", cmd_migrate, "Bring the database schema up to date.")
     verb(
         verbs,
@@ -161,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         help="requests in flight per loop (HOOKRUNTIME_CONCURRENCY, default 128)",
+    )
+    worker.add_argument(
+        "--sender-process",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1)",
     )
     worker.add_argument(
         "--lease",

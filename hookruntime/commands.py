@@ -150,7 +150,11 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 
     from .api import create_app
 
-    runtime = HookRuntime(args.database_url, allow_private_targets=args.allow_private_targets)
+    runtime = HookRuntime(
+        args.database_url,
+        allow_private_targets=args.allow_private_targets,
+        sender_process=args.sender_process,
+    )
     if runtime.settings.allow_private_targets:
         print(
             "WARNING: HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
@@ -198,13 +202,16 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         args.database_url,
         workers=max(args.workers or 1, 1),
         concurrency=args.concurrency,
+        sender_process=args.sender_process,
         lease=args.lease,
         allow_private_targets=args.allow_private_targets,
     )
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with runtime:
+            senders = [w.sender_pid for w in runtime.workers if w.sender_pid is not None]
+            beside = f" (sender processes: {', '.join(map(str, senders))})" if senders else ""
             print(
-                f"worker {runtime.workers[0].id} delivering on {runtime.database.dialect}",
+                f"worker {runtime.workers[0].id} delivering on {runtime.database.dialect}{beside}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,6 +29,8 @@ from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 pytestmark = pytest.mark.anyio
 PUNCH = {"punch": {"id": 2, "punch_type": "IN"}}
 FAST = [0.05] * 4
+#: For tests of what the lanes do: run them in the worker's process and in a sender process.
+SENDING = pytest.mark.parametrize("sending", ["0", "1"], ids=["one-process", "sender-process"])
 
 
 @pytest.fixture
@@ -124,8 +128,9 @@ async def test_emit_many_writes_all_in_one_go_and_keeps_order(open_runtime) -> N
 # -- delivery and decisions ---------------------------------------------------------
 
 
-async def test_an_idle_worker_delivers_a_new_event_at_once(open_runtime) -> None:
-    async with LoopbackReceiver() as receiver, open_runtime() as runtime:
+@SENDING
+async def test_an_idle_worker_delivers_a_new_event_at_once(open_runtime, sending: str) -> None:
+    async with LoopbackReceiver() as receiver, open_runtime(sender_process=sending) as runtime:
         await runtime.registrations.create(
             org="acme", topics=["punch.create"], url=receiver.url, secret="servicehook-secret-1"
         )
@@ -140,10 +145,13 @@ async def test_an_idle_worker_delivers_a_new_event_at_once(open_runtime) -> None
         await eventually(lambda: count(runtime, DELIVERIES, status="delivered"))
 
 
-async def test_a_fast_schedule_gives_exactly_five_attempts_then_dead(open_runtime) -> None:
+@SENDING
+async def test_a_fast_schedule_gives_exactly_five_attempts_then_dead(
+    open_runtime, sending: str
+) -> None:
     async with (
         LoopbackReceiver(lambda _r: Reply(status=500)) as receiver,
-        open_runtime() as runtime,
+        open_runtime(sender_process=sending) as runtime,
     ):
         await runtime.registrations.create(
             org="acme", topics=["punch.create"], url=receiver.url, retry_schedule=FAST
@@ -200,9 +208,13 @@ async def test_redirects_are_not_followed(open_runtime) -> None:
         assert len(first.received) == 1 and target.received == []
 
 
-async def test_retry_after_is_honoured(open_runtime) -> None:
+@SENDING
+async def test_retry_after_is_honoured(open_runtime, sending: str) -> None:
     answers = iter([Reply(429, headers={"Retry-After": "1"}), Reply()])
-    async with LoopbackReceiver(lambda _r: next(answers)) as receiver, open_runtime() as runtime:
+    async with (
+        LoopbackReceiver(lambda _r: next(answers)) as receiver,
+        open_runtime(sender_process=sending) as runtime,
+    ):
         await runtime.registrations.create(
             org="acme", topics=["punch.create"], url=receiver.url, retry_schedule=FAST
         )
@@ -211,8 +223,9 @@ async def test_retry_after_is_honoured(open_runtime) -> None:
         assert receiver.received[1].at - receiver.received[0].at >= 0.95
 
 
+@SENDING
 async def test_410_disables_the_registration_and_holds_its_other_deliveries(
-    open_runtime,
+    open_runtime, sending: str
 ) -> None:
     gone = True
 
@@ -222,7 +235,7 @@ async def test_410_disables_the_registration_and_holds_its_other_deliveries(
     async with (
         LoopbackReceiver(answer) as receiver,
         LoopbackReceiver() as ops,
-        open_runtime() as runtime,
+        open_runtime(sender_process=sending) as runtime,
     ):
         reg = await runtime.registrations.create(
             org="acme", topics=["punch.create"], url=receiver.url, ordered=True
@@ -384,7 +397,8 @@ async def test_another_orgs_delivery_is_not_found(open_runtime) -> None:
 # -- health, ordering, leases --------------------------------------------------------
 
 
-async def test_one_slow_receiver_cannot_starve_the_rest(open_runtime) -> None:
+@SENDING
+async def test_one_slow_receiver_cannot_starve_the_rest(open_runtime, sending: str) -> None:
     busy = 0
     peak = 0
 
@@ -399,7 +413,9 @@ async def test_one_slow_receiver_cannot_starve_the_rest(open_runtime) -> None:
     async with (
         LoopbackReceiver(slow) as sluggish,
         LoopbackReceiver() as quick,
-        open_runtime(registration_concurrency="2", concurrency="8") as runtime,
+        open_runtime(
+            registration_concurrency="2", concurrency="8", sender_process=sending
+        ) as runtime,
     ):
         await runtime.registrations.create(org="acme", topics=["punch.create"], url=sluggish.url)
         await runtime.registrations.create(org="acme", topics=["visit.checkin"], url=quick.url)
@@ -413,8 +429,9 @@ async def test_one_slow_receiver_cannot_starve_the_rest(open_runtime) -> None:
         await eventually(lambda: len(sluggish.received) == 12)
 
 
+@SENDING
 async def test_ordered_registrations_keep_emit_order_per_key_under_failures(
-    open_runtime,
+    open_runtime, sending: str
 ) -> None:
     failures = {"first": 2}
 
@@ -427,7 +444,7 @@ async def test_ordered_registrations_keep_emit_order_per_key_under_failures(
     async with (
         LoopbackReceiver(flaky) as ordered,
         LoopbackReceiver() as loose,
-        open_runtime() as runtime,
+        open_runtime(sender_process=sending) as runtime,
     ):
         await runtime.registrations.create(
             org="acme",
@@ -533,13 +550,16 @@ async def test_a_saturated_registrations_backlog_is_not_rescanned_each_round(
     assert len(empty_passes) == 1
 
 
-async def test_work_held_past_its_lease_is_not_sent_but_claimed_afresh(open_runtime) -> None:
+@SENDING
+async def test_work_held_past_its_lease_is_not_sent_but_claimed_afresh(
+    open_runtime, sending: str
+) -> None:
     # One at a time, 0.4 s each, on a 2 s lease: the later ones wait in the worker longer
     # than their lease can cover a request (1 s timeout); sent anyway, a claim after the
     # lapse would send them a second time.
     async with (
         LoopbackReceiver(lambda _r: Reply(delay=0.4)) as receiver,
-        open_runtime(lease="2", registration_concurrency="1") as runtime,
+        open_runtime(lease="2", registration_concurrency="1", sender_process=sending) as runtime,
     ):
         await runtime.registrations.create(org="acme", topics=["punch.create"], url=receiver.url)
         ids = await runtime.emit_many("punch.create", [PUNCH] * 8, org="acme")
@@ -574,9 +594,10 @@ async def test_prune_removes_old_delivered_events_and_keeps_dead_ones(open_runti
         assert await count(runtime, EVENTS, topic="punch.create") == 1
 
 
-async def test_closing_the_runtime_finishes_in_flight_work(open_runtime) -> None:
+@SENDING
+async def test_closing_the_runtime_finishes_in_flight_work(open_runtime, sending: str) -> None:
     async with LoopbackReceiver(lambda _r: Reply(delay=0.3)) as receiver:
-        async with open_runtime() as runtime:
+        async with open_runtime(sender_process=sending) as runtime:
             await runtime.registrations.create(
                 org="acme", topics=["punch.create"], url=receiver.url
             )
@@ -584,3 +605,24 @@ async def test_closing_the_runtime_finishes_in_flight_work(open_runtime) -> None
             await eventually(lambda: receiver.received)
         async with open_runtime(workers=0) as runtime:
             assert await count(runtime, DELIVERIES, status="delivered") == 1
+
+
+async def test_a_killed_sender_process_is_replaced_and_its_work_redone(open_runtime) -> None:
+    async with (
+        LoopbackReceiver(lambda _r: Reply(delay=0.05)) as receiver,
+        open_runtime(sender_process="1", lease="2", concurrency="4") as runtime,
+    ):
+        await runtime.registrations.create(org="acme", topics=["punch.create"], url=receiver.url)
+        ids = await runtime.emit_many("punch.create", [PUNCH] * 60, org="acme")
+        await eventually(lambda: len(receiver.received) >= 10)
+        worker = runtime.workers[0]
+        first = worker.sender_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await eventually(lambda: worker.sender_pid not in (None, first), timeout=10)
+
+        async def all_delivered() -> bool:
+            return await count(runtime, DELIVERIES, status="delivered") == 60
+
+        await eventually(all_delivered, timeout=30)
+        assert {r.headers["x-servicehook-id"] for r in receiver.received} == set(ids)

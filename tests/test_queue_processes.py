@@ -1,5 +1,7 @@
-"""Real `hookruntime worker` processes: SIGKILL mid-run loses nothing; several workers on
-PostgreSQL share one backlog without sending anything twice; SIGTERM is graceful."""
+"""Real `hookruntime worker` processes, sending from their own process or from a sender
+process: SIGKILL mid-run loses nothing (and takes the sender process with it); several
+workers on PostgreSQL share one backlog without sending anything twice; SIGTERM is
+graceful."""
 
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ from hookruntime.store.models import DELIVERIES
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 pytestmark = pytest.mark.anyio
+SENDING = pytest.mark.parametrize(
+    "sending", [[], ["--sender-process"]], ids=["one-process", "sender-process"]
+)
 
 
 @contextmanager
@@ -73,16 +78,36 @@ async def statuses(database_url: str, master_key: str) -> Counter[str]:
     return Counter(rows)
 
 
-async def test_a_killed_worker_loses_nothing(database_url: str, master_key: str) -> None:
+def children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listed:
+        return [int(child) for child in listed.read().split()]
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:\tZ") for line in status)
+    except FileNotFoundError:
+        return True
+
+
+@SENDING
+async def test_a_killed_worker_loses_nothing(
+    database_url: str, master_key: str, sending: list[str]
+) -> None:
     async with LoopbackReceiver(lambda _r: Reply(delay=0.005)) as receiver:
         emitted = await backlog(database_url, master_key, receiver.url, 400)
-        with worker_process(database_url, master_key, "--lease", "2") as first:
+        with worker_process(database_url, master_key, "--lease", "2", *sending) as first:
             await eventually(lambda: len(receiver.received) >= 60, timeout=30)
+            senders = children(first.pid)
+            assert len(senders) == (1 if sending else 0)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
+            # Its sender process notices and exits rather than send on unrecorded.
+            await eventually(lambda: all(gone(pid) for pid in senders), timeout=10)
         killed_at = len(receiver.received)
         assert killed_at < 400, "the worker finished before it could be killed"
-        with worker_process(database_url, master_key, "--lease", "2"):
+        with worker_process(database_url, master_key, "--lease", "2", *sending):
             await eventually(lambda: set(event_ids(receiver.received)) >= set(emitted), timeout=60)
             await eventually(lambda: _all_delivered(database_url, master_key, 400), timeout=30)
 
@@ -113,15 +138,20 @@ async def test_several_workers_share_one_postgresql_backlog(pg_url: str, master_
         assert len(workers) >= 2, f"one worker did all the work: {workers}"
 
 
+@SENDING
 async def test_sigterm_finishes_or_releases_in_flight_work(
-    database_url: str, master_key: str
+    database_url: str, master_key: str, sending: list[str]
 ) -> None:
     async with LoopbackReceiver(lambda _r: Reply(delay=0.5)) as receiver:
         await backlog(database_url, master_key, receiver.url, 50)
-        with worker_process(database_url, master_key, "--concurrency", "4") as worker:
+        with worker_process(database_url, master_key, "--concurrency", "4", *sending) as worker:
             await eventually(lambda: receiver.received, timeout=30)
-            worker.send_signal(signal.SIGTERM)
+            # Signalled as a terminal or a service manager does: the whole group.
+            senders = children(worker.pid)
+            for pid in [worker.pid, *senders]:
+                os.kill(pid, signal.SIGTERM)
             assert await anyio.to_thread.run_sync(lambda: worker.wait(timeout=30)) == 0
+            assert all(gone(pid) for pid in senders)
         counts = await statuses(database_url, master_key)
         assert counts["delivering"] == 0
         assert counts["delivered"] >= 1 and sum(counts.values()) == 50

@@ -2,9 +2,10 @@
 the same HTTP client, in one run, against a loopback receiver in its own process.
 
 (a) the ceiling: the HTTP client posting the same signed bodies, 64 at a time, no
-database; (b) emit -> delivered and recorded on SQLite; (c) the same on PostgreSQL;
-(d) enqueue -> first attempt latency with idle workers; (e) peak RSS of a worker
-process draining a large backlog (``--backlog``).
+database; (b) emit -> delivered and recorded on SQLite, by a worker with a sender process
+and by one sending from its own process; (c) the same on PostgreSQL; (d) enqueue -> first
+attempt latency with idle workers; (e) peak RSS of a worker process (with its sender
+process) draining a large backlog (``--backlog``).
 """
 
 from __future__ import annotations
@@ -73,9 +74,13 @@ async def _delivered(runtime: HookRuntime) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def _end_to_end(database_url: str, url: str, n: int) -> dict[str, Any]:
+async def _end_to_end(database_url: str, url: str, n: int, sender: bool) -> dict[str, Any]:
     async with HookRuntime(
-        database_url, workers=1, master_key=generate_master_key(), allow_private_targets=True
+        database_url,
+        workers=1,
+        sender_process=sender,
+        master_key=generate_master_key(),
+        allow_private_targets=True,
     ) as runtime:
         await runtime.registrations.create(
             org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
@@ -91,6 +96,7 @@ async def _end_to_end(database_url: str, url: str, n: int) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
     return {
         "n": n,
+        "sender_process": sender,
         "seconds": round(elapsed, 3),
         "emit_seconds": round(emitted, 3),
         "per_second": round(n / elapsed, 1),
@@ -141,7 +147,8 @@ async def _drop_postgres(database_url: str, name: str) -> None:
 
 
 async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[str, Any]:
-    """Peak RSS of a `hookruntime worker` process draining an ``n``-event backlog."""
+    """Peak RSS of a `hookruntime worker` process and its sender process together,
+    draining an ``n``-event backlog."""
     database_url = f"sqlite:///{folder / 'backlog.db'}"
     key = generate_master_key()
     async with HookRuntime(
@@ -167,6 +174,7 @@ async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[s
                 "--database-url",
                 database_url,
                 "--allow-private-targets",
+                "--sender-process",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
@@ -181,7 +189,10 @@ async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[s
                         f"the worker exited ({worker.returncode}) before the measurement "
                         f"ended:\n{log.read_text()[-2000:]}"
                     )
-                peak_kb = max(peak_kb, _peak_rss_kb(worker.pid))
+                # The worker and its sender process together.
+                peak_kb = max(
+                    peak_kb, sum(_peak_rss_kb(pid) for pid in [worker.pid, *_children(worker.pid)])
+                )
         finally:
             worker.terminate()
             worker.wait(timeout=60)
@@ -195,8 +206,20 @@ async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[s
     }
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in listed.split()]
+
+
 def _peak_rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone meanwhile
+        return 0
+    for line in status.splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
@@ -209,17 +232,21 @@ async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, 
         await _raw(url, min(n, 2000))  # warm up both processes: (a) is the warm ceiling
         raw = await _raw(url, n)
         results["a_raw_per_second"] = round(raw, 1)
-        sqlite = await _end_to_end(f"sqlite:///{Path(folder) / 'e2e.db'}", url, n)
-        results["b_sqlite"] = sqlite
-        results["ratios"] = {"b_over_a": round(sqlite["per_second"] / raw, 3)}
-        if database_url:
-            scratch, name = await _scratch_postgres(database_url)
-            try:
-                postgres = await _end_to_end(scratch, url, n)
-            finally:
-                await _drop_postgres(database_url, name)
-            results["c_postgresql"] = postgres
-            results["ratios"]["c_over_a"] = round(postgres["per_second"] / raw, 3)
+        results["ratios"] = {}
+        for sender, suffix in ((True, ""), (False, "_one_process")):
+            sqlite = await _end_to_end(
+                f"sqlite:///{Path(folder) / f'e2e{suffix}.db'}", url, n, sender
+            )
+            results[f"b_sqlite{suffix}"] = sqlite
+            results["ratios"][f"b{suffix}_over_a"] = round(sqlite["per_second"] / raw, 3)
+            if database_url:
+                scratch, name = await _scratch_postgres(database_url)
+                try:
+                    postgres = await _end_to_end(scratch, url, n, sender)
+                finally:
+                    await _drop_postgres(database_url, name)
+                results[f"c_postgresql{suffix}"] = postgres
+                results["ratios"][f"c{suffix}_over_a"] = round(postgres["per_second"] / raw, 3)
         results["d_idle_latency"] = await _latency(Path(folder), 200)
         if backlog:
             results["e_worker_backlog"] = await _backlog_rss(Path(folder), url, backlog, 20)
@@ -239,8 +266,10 @@ def render(results: dict[str, Any]) -> str:
         f"  (a) raw client ceiling       {results['a_raw_per_second']:>9.1f} req/s",
     ]
     for key, label in (
-        ("b_sqlite", "(b) end to end, SQLite"),
-        ("c_postgresql", "(c) end to end, PostgreSQL"),
+        ("b_sqlite", "(b) SQLite, sender process"),
+        ("b_sqlite_one_process", "    SQLite, one process"),
+        ("c_postgresql", "(c) PostgreSQL, sender proc."),
+        ("c_postgresql_one_process", "    PostgreSQL, one process"),
     ):
         if key in results:
             r = results[key]
@@ -248,11 +277,16 @@ def render(results: dict[str, Any]) -> str:
                 f"  {label:<28} {r['per_second']:>9.1f} deliveries/s  "
                 f"({r['n']} in {r['seconds']} s; emitting took {r['emit_seconds']} s)"
             )
-    ratios = "   ".join(
-        f"{k.replace('_over_', ')/(').join(['(', ')'])} {v:.2f}"
-        for k, v in results["ratios"].items()
-    )
-    lines.append(f"  ratios: {ratios}")
+    ratios = results["ratios"]
+    shown = []
+    for suffix, label in (("", "ratios:"), ("_one_process", "one process:")):
+        pairs = [
+            f"({x})/(a) {ratios[f'{x}{suffix}_over_a']:.2f}"
+            for x in ("b", "c")
+            if f"{x}{suffix}_over_a" in ratios
+        ]
+        shown.append(f"{label} {'  '.join(pairs)}")
+    lines.append(f"  {'   '.join(shown)}")
     d = results["d_idle_latency"]
     lines.append(
         f"  (d) idle enqueue->attempt    p50 {d['p50_ms']:.1f} ms  p99 {d['p99_ms']:.1f} ms"

@@ -114,6 +114,11 @@ class Worker:
         self.delivered = 0
 
     @property
+    def sender_pid(self) -> int | None:
+        """The sender process's id, while one runs (``sender_process=True``)."""
+        return self._lanes.pid if isinstance(self._lanes, RemoteLanes) else None
+
+    @property
     def lease(self) -> float:
         return self._settings.lease
 
