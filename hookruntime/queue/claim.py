@@ -22,7 +22,6 @@ from sqlalchemy import (
     Integer,
     String,
     Update,
-    and_,
     bindparam,
     case,
     exists,
@@ -64,23 +63,43 @@ def _claim_statement(postgresql: bool, excluded: int) -> Update:
     d = DELIVERIES.alias("d")
     earlier = DELIVERIES.alias("earlier")
     now = bindparam("now", type_=Float)
-    blocked = exists().where(
-        earlier.c.registration_id == d.c.registration_id,
-        earlier.c.key == d.c.key,
-        earlier.c.id < d.c.id,
-        _statuses(earlier.c.status, OPEN),
+    blocked = (
+        exists()
+        .where(
+            earlier.c.registration_id == d.c.registration_id,
+            earlier.c.key == d.c.key,
+            earlier.c.id < d.c.id,
+            _statuses(earlier.c.status, OPEN),
+        )
+        .correlate(d)
+    )
+    # The registration is checked per row by a scalar subquery, which PostgreSQL keeps as
+    # one (a join or an EXISTS it turns into a join). Joined, its planner could start
+    # from the registrations and sort all their due deliveries to take the first 256:
+    # 16 ms for a 20,000 backlog on fresh statistics, growing with the backlog. This way
+    # it can only walk ix_deliveries_next in order and stop at the limit (~1 ms).
+    sendable = (
+        select(REGISTRATIONS.c.id)
+        .where(
+            REGISTRATIONS.c.id == d.c.registration_id,
+            REGISTRATIONS.c.active.is_(True),
+            or_(REGISTRATIONS.c.ordered.is_(False), d.c.key.is_(None), ~blocked),
+        )
+        .correlate(d)
+        .scalar_subquery()
+        .is_not(None)
     )
     due = (
         select(d.c.id)
-        .join(REGISTRATIONS, REGISTRATIONS.c.id == d.c.registration_id)
         .where(
+            # next_at is set exactly while a delivery is open, and a delivering one's is
+            # its lease's end: this alone is "due, or its worker's lease ran out". The
+            # status test is a guard, written as what PostgreSQL estimates close to the
+            # truth without statistics (a fresh table): an IN list of the open statuses
+            # it would guess matched 1 % of rows, and plan for that.
             d.c.next_at <= now,
-            REGISTRATIONS.c.active.is_(True),
-            or_(
-                _statuses(d.c.status, ("pending", "failed")),
-                and_(d.c.status == literal_column("'delivering'"), d.c.lease_until < now),
-            ),
-            or_(REGISTRATIONS.c.ordered.is_(False), d.c.key.is_(None), ~blocked),
+            d.c.status.not_in([literal_column("'delivered'"), literal_column("'dead'")]),
+            sendable,
         )
         .order_by(d.c.next_at)
         .limit(bindparam("limit", type_=Integer))
