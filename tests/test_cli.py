@@ -127,6 +127,14 @@ def test_bench_queued_measures_every_part_in_one_run(env: dict[str, str]) -> Non
     results = json.loads(out.stdout)
     assert results["a_raw_per_second"] > 0
     for part in ("b_sqlite", "c_postgresql"):
-        assert results[part]["n"] == 500 and results[part]["per_second"] > 0
-    assert set(results["ratios"]) == {"b_over_a", "c_over_a"}
+        for way, sender in (("", True), ("_one_process", False)):
+            measured = results[part + way]
+            assert measured["n"] == 500 and measured["per_second"] > 0
+            assert measured["sender_process"] is sender
+    assert set(results["ratios"]) == {
+        "b_over_a",
+        "c_over_a",
+        "b_one_process_over_a",
+        "c_one_process_over_a",
+    }
     assert results["d_idle_latency"]["n"] == 200

@@ -23,7 +23,7 @@ from sqlalchemy import (
 from ..ids import new_rev
 from ..operational import registration_summary
 from ..profiles.base import iso_timestamp
-from ..store.compiled import Compiled, inserting
+from ..store.compiled import Compiled, inserting, updating
 from ..store.engine import Database
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 from .claim import hold
@@ -60,29 +60,19 @@ class Health:
 Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
 # Every attempt moves its delivery on and adds a line to the attempt log.
-_FINISH = Compiled(
-    update(DELIVERIES)
-    .where(DELIVERIES.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        attempts=bindparam("b_attempts"),
-        next_at=bindparam("b_next_at"),
-        lease_until=null(),
-        last_status=bindparam("b_last_status"),
-        last_error=bindparam("b_last_error"),
-        updated_at=bindparam("b_now"),
-        delivered_at=bindparam("b_delivered_at"),
-    ),
+_FINISH = updating(
+    DELIVERIES,
+    "id",
     (
-        "b_status",
-        "b_attempts",
-        "b_next_at",
-        "b_last_status",
-        "b_last_error",
-        "b_now",
-        "b_delivered_at",
-        "b_id",
+        "status",
+        "attempts",
+        "next_at",
+        "last_status",
+        "last_error",
+        "updated_at",
+        "delivered_at",
     ),
+    {"lease_until": null()},
 )
 # A batch that ended on a success: the streak is over. Most batches are of healthy
 # registrations, whose row is then left as it is (not rewritten on every batch).

@@ -5,6 +5,10 @@ The schema and the SQL stay those of the models; what is skipped is SQLAlchemy's
 per-row parameter processing, measured here at ~8 µs per row: a third of writing an
 event and its delivery, and half of recording an attempt. Only for columns whose
 values need no conversion (strings, numbers, None).
+
+Many rows at once (:class:`Rows`) go to PostgreSQL as one statement over an array per
+column (``unnest``) instead of one execution per row: writing 20,000 attempt results
+256 at a time, the server's CPU went from ~105 to ~57 us per row.
 """
 
 from __future__ import annotations
@@ -12,9 +16,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Select, Table, Update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Insert,
+    Select,
+    Table,
+    TableValuedAlias,
+    Update,
+    bindparam,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
-__all__ = ["Compiled", "Query", "inserting"]
+__all__ = ["Compiled", "Query", "Rows", "inserting", "updating"]
 
 
 class Compiled:
@@ -43,9 +59,61 @@ class Compiled:
             conn.exec_driver_sql(self.sql(conn), list(rows))
 
 
-def inserting(table: Table, columns: Sequence[str]) -> Compiled:
+class Rows:
+    """One statement for many rows, in ``each``'s order: on PostgreSQL a single execution
+    of ``arrays`` with one array per column, elsewhere the driver's executemany."""
+
+    def __init__(self, each: Compiled, arrays: Compiled) -> None:
+        self._each = each
+        self._arrays = arrays
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(self._arrays.sql(conn), tuple(map(list, zip(*rows, strict=True))))
+        else:
+            self._each.run(conn, rows)
+
+
+def _unnest(table: Table, columns: Sequence[str]) -> TableValuedAlias:
+    """``unnest($1::type[], …) AS v(column, …)``: the rows, from one array per column."""
+    arrays = [bindparam(f"a_{name}", type_=ARRAY(table.c[name].type)) for name in columns]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
+
+
+def inserting(table: Table, columns: Sequence[str]) -> Rows:
     """An INSERT of ``columns`` (no RETURNING)."""
-    return Compiled(table.insert().inline(), columns)
+    v = _unnest(table, columns)
+    return Rows(
+        Compiled(table.insert().inline(), columns),
+        Compiled(
+            table.insert().from_select(list(columns), select(*[v.c[name] for name in columns])),
+            [f"a_{name}" for name in columns],
+        ),
+    )
+
+
+def updating(
+    table: Table, key: str, columns: Sequence[str], constants: dict[str, ColumnElement[Any]]
+) -> Rows:
+    """An UPDATE of ``columns`` (and ``constants``) of the row whose ``key`` is given;
+    rows list ``columns`` then ``key``."""
+    each = (
+        table.update()
+        .where(table.c[key] == bindparam(f"b_{key}"))
+        .values({**{name: bindparam(f"b_{name}") for name in columns}, **constants})
+    )
+    v = _unnest(table, [*columns, key])
+    arrays = (
+        table.update()
+        .where(table.c[key] == v.c[key])
+        .values({**{name: v.c[name] for name in columns}, **constants})
+    )
+    return Rows(
+        Compiled(each, [f"b_{name}" for name in [*columns, key]]),
+        Compiled(arrays, [f"a_{name}" for name in [*columns, key]]),
+    )
 
 
 class Query:
