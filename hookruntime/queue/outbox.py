@@ -246,9 +246,13 @@ class Outbox:
             raise ValidationError(errors)
 
 
+# One encoder for every event: json.dumps with options builds a new one per call (~2 us).
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def _serialise(document: Any, index: int) -> str:
     try:
-        payload = json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        payload = _ENCODE(document)
     except (TypeError, ValueError) as exc:
         raise ValidationError.single(f"data.{index}", f"is not JSON: {exc}") from None
     if len(payload) > MAX_PAYLOAD:
