@@ -5,8 +5,9 @@ host's emits), its sender process only sends.
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
 tuples (pickling the dataclasses themselves cost ~12 us per request each way, tuples
 ~1 us). Worker to sender: the settings once, then lists of requests, then ``None`` to
-close. Sender to worker: lists of ``(key, outcome or None)``, at most every 20 ms. Both
-ends are this package, started together. A sender whose worker dies reads end of file
+close. Sender to worker: ``"ready"`` once, then lists of ``(key, outcome or None)``, one
+per turn of its event loop that finished anything. Both ends are this package, started
+together. A sender whose worker dies reads end of file
 and exits; a worker whose sender dies gives back what it had handed it (those
 deliveries are redone when their leases expire, as a killed worker's are) and starts
 another.

@@ -55,9 +55,10 @@ Disabled = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
 
 class Worker:
-    """Claims as much as its lanes can use (``concurrency`` plus two batches) and writes
-    their results; a registration with two rounds of its cap already claimed gets no more
-    until it drains, so a slow one cannot fill the worker."""
+    """Claims as much as its lanes can use (``concurrency`` plus a few batches), signs
+    each request, hands them to the lanes, decides what each outcome means and writes
+    the results; a registration with three rounds of its cap claimed and unfinished gets
+    no more until it drains, so a slow one cannot fill the worker."""
 
     def __init__(
         self,
@@ -71,16 +72,15 @@ class Worker:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-6:]}"
         self._db = database
         self._directory = directory
-        self._client = client
         self._wakeup = wakeup
         self._settings = settings
         self._on_disabled = on_disabled
         self._claimed: dict[str, Claimed] = {}
-        # Claimed and not yet given back by the lanes, per registration.
+        # Claimed and not yet given back by the lanes, per registration; at three rounds
+        # of its cap (one sending, two waiting or on their way) it gets no more for now.
         self._outstanding: defaultdict[str, int] = defaultdict(int)
         cap = settings.registration_concurrency
         self._saturation = 3 * cap
-        self._half_round = 3 * cap - 1
         self._lanes: Lanes | RemoteLanes
         if settings.sender_process:
             sender = SenderSettings(
@@ -256,7 +256,6 @@ class Worker:
                 self._room = anyio.Event()
                 await self._room.wait()
                 continue
-            # Registrations with a full round of work already waiting get no more yet.
             saturated = [rid for rid, n in self._outstanding.items() if n >= self._saturation]
             quiet = self._quiet_until - time.time()
             if saturated and quiet > 0 and self._quiet.issubset(saturated):
@@ -309,8 +308,9 @@ class Worker:
             self._outstanding[rid] = left
         else:
             del self._outstanding[rid]
-        if left == self._half_round:
-            # Half a round left: claim more of its work before the lanes run dry.
+        if left == self._saturation - 1:
+            # No longer saturated: claim more of its work now, not when its lanes run dry
+            # (outcomes arrive in batches, and a claim takes a while to reach the lanes).
             self._wakeup.notify()
         # Wake the claim loop only when a claim is worth making (or to finish stopping).
         if self._stopping or self._ceiling - len(self._claimed) >= self._settings.batch // 2:
