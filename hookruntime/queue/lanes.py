@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -38,7 +38,7 @@ class Request:
     delivery_id: str
     registration_id: str
     url: str
-    headers: Mapping[str, str]
+    headers: dict[str, str]
     body: bytes
     timeout: float
     send_by: float

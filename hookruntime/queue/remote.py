@@ -72,7 +72,7 @@ def _pack(request: Request) -> tuple[Any, ...]:
         request.delivery_id,
         request.registration_id,
         request.url,
-        dict(request.headers),
+        request.headers,
         request.body,
         request.timeout,
         request.send_by,

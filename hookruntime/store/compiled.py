@@ -8,7 +8,7 @@ values need no conversion (strings, numbers, None).
 
 Many rows at once (:class:`Rows`) go to PostgreSQL as one statement over an array per
 column (``unnest``) instead of one execution per row: writing 20,000 attempt results
-256 at a time, the server's CPU went from ~105 to ~57 us per row.
+256 at a time, the server's CPU went from ~105 to ~59 us per row.
 """
 
 from __future__ import annotations
