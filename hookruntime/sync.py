@@ -1,0 +1,167 @@
+"""The runtime for synchronous hosts (Django, Flask, scripts): :class:`SyncHookRuntime`.
+
+::
+
+    with SyncHookRuntime("sqlite:///hooks.db") as hooks:
+        result = hooks.call("user_logged_in", claims, org="acme", deadline=1.5)
+        hooks.emit("profile_updated", profile, org="acme", key=profile["id"])
+        hooks.registrations.list(org="acme")
+
+One :class:`~hookruntime.HookRuntime` runs on an event loop in a thread of its own; every
+method hands its work to that loop and waits for the answer, so any number of request
+threads may use one instance at once. Its delivery workers keep running on that thread
+between calls, as they would in an async host.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .blocking import CallResult
+from .errors import HookRuntimeError
+from .eventloop import backend_options
+from .keys import Keys
+from .queue.deliveries import Deliveries
+from .registrations import Registrations
+from .runtime import HookRuntime
+
+__all__ = ["SyncHookRuntime"]
+
+T = TypeVar("T")
+
+
+class Blocking(Generic[T]):
+    """A part of the control plane (``keys``, ``registrations``, ``deliveries``) whose
+    coroutine methods are called from any thread and waited for; same names, same
+    arguments, same answers and errors as on :class:`~hookruntime.HookRuntime`."""
+
+    def __init__(self, portal: BlockingPortal, part: T) -> None:
+        self._portal = portal
+        self._part = part
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._part, name)
+        if not callable(attribute):
+            return attribute
+        portal = self._portal
+
+        def blocking(*args: Any, **kwargs: Any) -> Any:
+            return portal.call(lambda: attribute(*args, **kwargs))
+
+        blocking.__name__ = name
+        blocking.__doc__ = attribute.__doc__
+        return blocking
+
+
+class SyncHookRuntime:
+    """:class:`~hookruntime.HookRuntime`'s methods, synchronous and thread-safe.
+
+    Takes the same arguments as ``HookRuntime`` (or ``runtime=`` an unopened one). Open it
+    with ``with`` (or :meth:`open`/:meth:`close`); closing finishes in-flight deliveries
+    as ``HookRuntime.close`` does, then stops the loop's thread.
+    """
+
+    def __init__(self, *args: Any, runtime: HookRuntime | None = None, **kwargs: Any) -> None:
+        if runtime is not None and (args or kwargs):
+            raise HookRuntimeError("pass either runtime= or HookRuntime's arguments, not both")
+        self.runtime = runtime if runtime is not None else HookRuntime(*args, **kwargs)
+        self._stack: ExitStack | None = None
+        self._portal: BlockingPortal | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def open(self) -> None:
+        if self._stack is not None:
+            raise HookRuntimeError("this SyncHookRuntime is already open")
+        with ExitStack() as stack:
+            portal = stack.enter_context(
+                start_blocking_portal("asyncio", backend_options=backend_options())
+            )
+            stack.enter_context(portal.wrap_async_context_manager(self.runtime))
+            self._portal = portal
+            self._stack = stack.pop_all()
+
+    def close(self) -> None:
+        stack, self._stack = self._stack, None
+        self._portal = None
+        if stack is not None:
+            stack.close()
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, func: Callable[[], Any]) -> Any:
+        if self._portal is None:
+            raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
+        return self._portal.call(func)
+
+    # -- hooks -------------------------------------------------------------------
+
+    def call(self, topic: str, data: Any, *, org: str, deadline: float | None = None) -> CallResult:
+        """As :meth:`HookRuntime.call`: returns by the deadline with the merged answer."""
+        result: CallResult = self._run(
+            lambda: self.runtime.call(topic, data, org=org, deadline=deadline)
+        )
+        return result
+
+    def emit(self, topic: str, data: Any, *, org: str, key: str | None = None) -> str:
+        """As :meth:`HookRuntime.emit`, in a transaction of the runtime's own."""
+        event_id: str = self._run(lambda: self.runtime.emit(topic, data, org=org, key=key))
+        return event_id
+
+    def emit_many(
+        self,
+        topic: str,
+        items: Iterable[Any],
+        *,
+        org: str,
+        keys: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """As :meth:`HookRuntime.emit_many`: many events of one topic in one transaction."""
+        documents = list(items)
+        ids: list[str] = self._run(
+            lambda: self.runtime.emit_many(topic, documents, org=org, keys=keys)
+        )
+        return ids
+
+    def send_test(
+        self, *, org: str, topic: str | None = None, registration_id: str | None = None
+    ) -> dict[str, Any]:
+        """As :meth:`HookRuntime.send_test`."""
+        answer: dict[str, Any] = self._run(
+            lambda: self.runtime.send_test(org=org, topic=topic, registration_id=registration_id)
+        )
+        return answer
+
+    # -- control plane -----------------------------------------------------------
+
+    def _part(self, part: T) -> Blocking[T]:
+        if self._portal is None:
+            raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
+        return Blocking(self._portal, part)
+
+    @property
+    def keys(self) -> Blocking[Keys]:
+        return self._part(self.runtime.keys)
+
+    @property
+    def registrations(self) -> Blocking[Registrations]:
+        return self._part(self.runtime.registrations)
+
+    @property
+    def deliveries(self) -> Blocking[Deliveries]:
+        return self._part(self.runtime.deliveries)
