@@ -8,6 +8,7 @@ that names a stale ``rev`` is a :class:`~hookruntime.errors.ConflictError`.
 from __future__ import annotations
 
 import builtins
+import hmac
 import json
 import logging
 import time
@@ -328,6 +329,16 @@ class Registrations:
             )
         self._changed(org)
         await self._announced("webhook.deleted", self._view({**current, "active": False}))
+
+    async def secret_matches(self, registration_id: str, *, org: str, secret: str) -> bool:
+        """Whether ``secret`` is the registration's current signing secret (compared in
+        constant time; the secret itself is never returned after creation)."""
+        async with self._db.session() as session:
+            row = await load(session, registration_id, org)
+        stored = self._box.open(row["secret"])
+        return hmac.compare_digest(
+            stored.encode("utf-8", "surrogatepass"), secret.encode("utf-8", "surrogatepass")
+        )
 
     def secrets(self, row: Mapping[str, Any], now: float | None = None) -> builtins.list[str]:
         """The plaintext secrets that sign for ``row``: current first, then a rotated-out

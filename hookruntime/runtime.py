@@ -39,6 +39,8 @@ from .queue.records import Health
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
 from .registrations import Registration, Registrations
+from .static import StaticRegistration
+from .static import apply as apply_static
 from .store.attempts import AttemptLog
 from .store.crypto import SecretBox, generate_master_key, load_key_file
 from .store.engine import Database
@@ -84,6 +86,8 @@ class HookRuntime:
             lease=lease,
         )
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
+        # Seed 002's WEBHOOK_* settings: read now, so that a bad one fails at construction.
+        self.static_registration = StaticRegistration.from_env(self.catalog, environ)
         self.auto_migrate = auto_migrate
         self.breakers = Breakers(breaker)
         self._database: Database | None = None
@@ -141,6 +145,12 @@ class HookRuntime:
             registrations.announce = self._announce
 
             self._stack = stack.pop_all()
+        if self.auto_migrate and self.static_registration is not None:
+            try:
+                await apply_static(self.static_registration, registrations)
+            except BaseException:
+                await self.close()
+                raise
         log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
 
     async def close(self) -> None:
