@@ -60,7 +60,7 @@ HOSTILE = {
     ("a" * 60 + ".") * 5 + "example": "253",
     "a..example": "empty label",
     "ex ample.com": "whitespace",
-    "ex;ample.com": "letters, digits",
+    "ex;ample.com": "only letters, digits",
     "0x7f.1": "four decimal numbers",
     "2130706433": "four decimal numbers",
     "127.1": "four decimal numbers",

@@ -160,7 +160,7 @@ def host_problem(url: str) -> str | None:
         if len(label) > 63:
             return f"host has a label longer than 63 characters: {label[:20]}…"
         if not _LABEL.match(label):
-            return f"host {written!r} may hold only letters, digits, hyphens and dots"
+            return f"host {written!r} may hold only letters, digits, '-', '_' and dots"
     # As in the WHATWG URL standard, a numeric last label makes the host an IPv4 address;
     # only the plain dotted-quad spelling is taken, so there is one way to write each.
     if _NUMERIC.match(labels[-1]):
@@ -186,8 +186,8 @@ def _disguise_problem(written: str, host: str) -> str | None:
     before = written.split(".")
     after = host.split(".")
     disguised = len(before) != len(after) or any(
-        (label.isascii() and label.lower() != out) or (not label.isascii() and "xn--" not in out)
-        for label, out in zip(before, after, strict=False)
+        (label.lower() != out) if label.isascii() else not out.startswith("xn--")
+        for label, out in zip(before, after, strict=True)
     )
     if disguised:
         return (
