@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from .catalog import Catalog
 from .errors import FieldError, TargetBlocked, ValidationError
-from .http.guard import check_url
+from .http.guard import check_url, host_problem
 from .profiles import PROFILES
 from .store.orgs import valid_org
 
@@ -74,7 +74,8 @@ def url_problem(url: Any) -> str | None:
         return "URL port must be between 1 and 65535"
     if any(ch.isspace() for ch in url):
         return "URL must not contain whitespace"
-    return None
+    # The host the client will connect to, judged as it will parse it (yarl, not urlsplit).
+    return host_problem(url)
 
 
 def header_problems(headers: Any) -> list[tuple[str, str]]:

@@ -124,12 +124,8 @@ async def test_dns_rebinding_is_refused_when_the_name_turns_inward() -> None:
 
 async def test_a_name_resolving_to_loopback_never_reaches_the_receiver() -> None:
     async with LoopbackReceiver() as receiver:
-        client = HttpClient()
+        client = HttpClient(resolver=Answers("127.0.0.1", "127.0.0.1"))
         await client.open()
-        assert client._session is not None
-        client._session.connector._resolver = GuardedResolver(  # type: ignore[union-attr]
-            Answers("127.0.0.1")
-        )
         try:
             with pytest.raises(TargetBlocked):
                 await client.post(
@@ -150,6 +146,10 @@ async def test_registration_refuses_private_urls_unless_allowed(tmp_path, master
                 org="acme", topics=["punch.create"], url="http://169.254.169.254/latest/meta-data"
             )
         with pytest.raises(ValidationError, match="ALLOW_PRIVATE_TARGETS"):
+            await runtime.registrations.create(
+                org="acme", topics=["punch.create"], url="http://10.0.0.1:8080/"
+            )
+        with pytest.raises(ValidationError, match="four decimal numbers"):
             await runtime.registrations.create(
                 org="acme", topics=["punch.create"], url="http://0x7f.1:8080/"
             )

@@ -5,6 +5,10 @@ POST latency it adds; on this project's 2-core reference machine aiohttp sent
 ~4k req/s at 64 concurrent requests where httpx sent ~300). Everything outside
 this module sees only :class:`HttpClient` and :class:`Response`.
 
+With the guard on (the default), each request's host is judged as the client will
+connect to it, names are resolved through :class:`GuardedResolver`, and every socket is
+checked against the address it is about to connect to (:func:`guarded_socket`).
+
 Every request runs under one time limit covering connect, send, headers and
 body; the body is read in chunks up to a cap, so a receiver that hangs, trickles
 or streams a huge body costs at most the time limit and the cap. Redirects are
@@ -20,9 +24,10 @@ from dataclasses import dataclass
 
 import aiohttp
 import anyio
+from aiohttp.abc import AbstractResolver
 
-from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TransportError
-from .guard import GuardedResolver, check_url
+from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
+from .guard import GuardedResolver, PeerRefused, check_url, guarded_socket
 
 __all__ = ["DEFAULT_MAX_BODY", "HttpClient", "Response"]
 
@@ -40,19 +45,31 @@ class Response:
 
 
 class HttpClient:
-    """A pooled client. Open it once per process; ``post`` is safe to call concurrently."""
+    """A pooled client. Open it once per process; ``post`` is safe to call concurrently.
+
+    ``resolver`` answers name look-ups (the system's by default); unless ``allow_private``
+    its answers pass the guard like the system's would.
+    """
 
     def __init__(
-        self, *, limit: int = 512, limit_per_host: int = 0, allow_private: bool = False
+        self,
+        *,
+        limit: int = 512,
+        limit_per_host: int = 0,
+        allow_private: bool = False,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         self.limit = limit
         self._limit_per_host = limit_per_host
         self.allow_private = allow_private
+        self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
+        guarded = not self.allow_private
         connector = aiohttp.TCPConnector(
-            resolver=None if self.allow_private else GuardedResolver(),
+            resolver=GuardedResolver(self._resolver) if guarded else self._resolver,
+            socket_factory=guarded_socket if guarded else None,
             limit=self.limit,
             limit_per_host=self._limit_per_host,
             ttl_dns_cache=60,
@@ -115,6 +132,10 @@ class HttpClient:
             raise RequestTimeout(f"no complete response within {timeout * 1000:.0f} ms") from exc
         except aiohttp.ClientPayloadError as exc:
             raise ConnectError(f"response body broken off: {exc}") from exc
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, PeerRefused):
+                raise TargetBlocked(exc.os_error.strerror or str(exc.os_error)) from exc
+            raise ConnectError(_describe(exc)) from exc
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
             raise ConnectError(_describe(exc)) from exc
 
