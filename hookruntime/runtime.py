@@ -29,6 +29,7 @@ from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
 from .keys import Keys
+from .observe import Metrics, Observer
 from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
@@ -68,6 +69,7 @@ class HookRuntime:
         concurrency: int | None = None,
         sender_process: bool | None = None,
         lease: float | None = None,
+        metrics: bool | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
         breaker: BreakerPolicy | None = None,
@@ -82,7 +84,11 @@ class HookRuntime:
             concurrency=concurrency,
             sender_process=sender_process,
             lease=lease,
+            metrics=metrics,
         )
+        #: The runtime's Prometheus metrics (None with ``metrics=False``).
+        self.metrics = Metrics() if self.settings.metrics else None
+        self.observer = Observer(self.metrics)
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
         self.auto_migrate = auto_migrate
         self.breakers = Breakers(breaker)
@@ -131,7 +137,9 @@ class HookRuntime:
             self._keys = Keys(database, self.catalog)
             self._registrations = registrations
             directory = Directory(database, registrations)
-            self._caller = BlockingCaller(self.catalog, directory, client, attempts, self.breakers)
+            self._caller = BlockingCaller(
+                self.catalog, directory, client, attempts, self.breakers, observer=self.observer
+            )
             wakeup = Wakeup()
             self._deliveries = Deliveries(database, wakeup)
             await self._start_workers(stack, tasks, database, directory, client, wakeup)
@@ -139,9 +147,28 @@ class HookRuntime:
                 database, self.catalog, wakeup, self.workers[0] if self.workers else None
             )
             registrations.announce = self._announce
+            if self.metrics is not None:
+                self.metrics.bind(
+                    database, lambda: [w.in_flight for w in self.workers], self.breakers.states
+                )
+                stack.callback(self.metrics.unbind)
 
             self._stack = stack.pop_all()
-        log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
+        plugins = sorted({t.plugin for t in self.catalog.values()})
+        log.info(
+            "hookruntime open on %s: %d workers, %d topics from %s",
+            database.dialect,
+            len(self.workers),
+            len(self.catalog),
+            ", ".join(plugins),
+            extra={
+                "database": database.url.render_as_string(hide_password=True),
+                "workers": len(self.workers),
+                "topics": len(self.catalog),
+                "plugins": plugins,
+                "metrics": self.metrics is not None,
+            },
+        )
 
     async def close(self) -> None:
         stack, self._stack = self._stack, None
@@ -150,6 +177,7 @@ class HookRuntime:
         self._outbox = self._deliveries = None
         if stack is not None:
             await stack.aclose()
+            log.info("hookruntime closed")
 
     async def _start_workers(
         self,
@@ -168,6 +196,7 @@ class HookRuntime:
             registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
             lease=settings.lease,
             sender_process=settings.sender_process,
+            observer=self.observer,
             health=Health(settings.disable_after_failures, settings.disable_after),
         )
         self.workers = [
@@ -213,9 +242,16 @@ class HookRuntime:
         await self._outbox.publish(topic, [summary], org=registration.org)
 
     async def _disabled(self, org: str, registration_id: str, summary: dict[str, Any]) -> None:
+        reason = summary.get("reason")
         log.warning(
-            "registration %s of org %s disabled: %s", registration_id, org, summary.get("reason")
+            "registration %s of org %s disabled: %s",
+            registration_id,
+            org,
+            reason,
+            extra={"registration": registration_id, "org": org, "reason": reason},
         )
+        if self.metrics is not None:
+            self.metrics.disabled.inc()
         assert self._outbox is not None
         await self._outbox.publish("webhook.disabled", [summary], org=org)
 

@@ -21,6 +21,7 @@ from ..errors import (
 )
 from ..http import DEFAULT_MAX_BODY, HttpClient
 from ..ids import new_id
+from ..observe import Observer
 from ..store.attempts import AttemptLog
 from ..targets import Directory, Target
 from .answer import InvalidAnswer, read_answer
@@ -44,6 +45,7 @@ class BlockingCaller:
         attempts: AttemptLog,
         breakers: Breakers | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        observer: Observer | None = None,
     ) -> None:
         self._catalog = catalog
         self._directory = directory
@@ -51,6 +53,7 @@ class BlockingCaller:
         self._attempts = attempts
         self.breakers = breakers or Breakers()
         self._max_body = max_body
+        self._observer = observer or Observer()
 
     async def call(
         self,
@@ -97,7 +100,9 @@ class BlockingCaller:
             outcome or self._unfinished(topic, target, call_id, end)
             for target, outcome in zip(targets, outcomes, strict=True)
         ]
-        return _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+        result = _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+        self._observer.called(org, result)
+        return result
 
     def _unfinished(self, topic: Topic, target: Target, call_id: str, end: float) -> Outcome:
         """The outcome of a receiver still running when the call ended."""
