@@ -30,6 +30,7 @@ from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
 from .keys import Keys
 from .observe import Metrics, Observer
+from .observe.tracing import detect as detect_tracing
 from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
@@ -73,6 +74,7 @@ class HookRuntime:
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
         breaker: BreakerPolicy | None = None,
+        tracer_provider: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = Settings.from_env(
@@ -89,6 +91,8 @@ class HookRuntime:
         #: The runtime's Prometheus metrics (None with ``metrics=False``).
         self.metrics = Metrics() if self.settings.metrics else None
         self.observer = Observer(self.metrics)
+        # OpenTelemetry's, when given; else the global one, if set when the runtime opens.
+        self._tracer_provider = tracer_provider
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
         self.auto_migrate = auto_migrate
         self.breakers = Breakers(breaker)
@@ -115,6 +119,7 @@ class HookRuntime:
         if self._stack is not None:
             raise HookRuntimeError("this HookRuntime is already open")
         async with AsyncExitStack() as stack:
+            self.observer.tracing = detect_tracing(self._tracer_provider)
             database = Database(self.settings.database_url)
             stack.push_async_callback(database.dispose)
             box = SecretBox(self._master_key(database))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -56,6 +57,19 @@ class BlockingCaller:
         self._observer = observer or Observer()
 
     async def call(
+        self,
+        topic_name: str,
+        data: Any,
+        *,
+        org: str,
+        deadline: float | None = None,
+        only: str | None = None,
+    ) -> CallResult:
+        run = partial(self._call, topic_name, data, org=org, deadline=deadline, only=only)
+        tracing = self._observer.tracing
+        return await (run() if tracing is None else tracing.call(topic_name, org, run))
+
+    async def _call(
         self,
         topic_name: str,
         data: Any,
@@ -123,6 +137,13 @@ class BlockingCaller:
     async def _attempt(
         self, topic: Topic, target: Target, call_id: str, data: Any, end: float
     ) -> Outcome:
+        run = partial(self._attempt_untraced, topic, target, call_id, data, end)
+        tracing = self._observer.tracing
+        return await (run() if tracing is None else tracing.receiver(target.registration_id, run))
+
+    async def _attempt_untraced(
+        self, topic: Topic, target: Target, call_id: str, data: Any, end: float
+    ) -> Outcome:
         breaker = self.breakers[target.registration_id]
         if not breaker.allow():
             outcome = Outcome(
@@ -149,9 +170,10 @@ class BlockingCaller:
         rid = target.registration_id
         left = end - anyio.current_time()
         timeout = left if target.timeout is None else min(target.timeout, left)
-        request = target.request(
-            topic.name, call_id, data, extra={HOOK_DEPTH_HEADER: str(current_depth() + 1)}
-        )
+        extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
+        if self._observer.tracing is not None:
+            self._observer.tracing.inject(extra)
+        request = target.request(topic.name, call_id, data, extra=extra)
         started = time.perf_counter()
         try:
             response = await self._client.post(

@@ -210,6 +210,10 @@ class Worker:
                     item.lease_until - timeout,
                 )
             )
+        if (tracing := self._settings.observer.tracing) is not None:
+            requests = await tracing.sending(
+                self._db, ((self._sent[r.key][0], r) for r in requests)
+            )
         return requests
 
     def stop(self) -> None:
@@ -299,6 +303,7 @@ class Worker:
     def _finished(self, key: int, outcome: Outcome | None) -> None:
         item, policy, max_attempts = self._sent.pop(key)
         record = None if outcome is None else _record(item, policy, max_attempts, outcome)
+        self._settings.observer.attempted(item, record)
         self._finished_item(item, record)
 
     def _finished_item(self, item: Claimed, record: Record | None) -> None:
