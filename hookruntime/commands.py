@@ -160,10 +160,9 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         sender_process=args.sender_process,
     )
     if runtime.settings.allow_private_targets:
-        print(
-            "WARNING: HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
-            "private networks are allowed. Never run like this in production.",
-            file=sys.stderr,
+        log.warning(
+            "HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
+            "private networks are allowed. Never run like this in production."
         )
     # log_config=None: the server's lines go through the tree the CLI configured.
     config = uvicorn.Config(
@@ -217,7 +216,8 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         lease=args.lease,
         allow_private_targets=args.allow_private_targets,
     )
-    port, host = args.metrics_port, runtime.settings.host
+    port = args.metrics_port if runtime.metrics is not None else 0
+    host = runtime.settings.host
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with runtime, exporting(runtime.metrics, port, host):
             senders = [w.sender_pid for w in runtime.workers if w.sender_pid is not None]

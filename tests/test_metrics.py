@@ -5,6 +5,7 @@ with prometheus_client's own parser."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -249,6 +250,19 @@ async def test_each_runtime_counts_in_its_own_registry_and_metrics_can_be_off(
         refused = await third.get("/metrics")
         assert refused.status_code == 404
         assert refused.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_grafana_dashboard_queries_only_metrics_a_runtime_exposes(
+    sqlite_runtime: HookRuntime,
+) -> None:
+    dashboard = Path(__file__).parent.parent / "examples" / "grafana-dashboard.json"
+    queried = set(re.findall(r"hookruntime_[a-z_]+", dashboard.read_text()))
+    async with scraping(sqlite_runtime) as client:
+        text = (await client.get("/metrics")).text
+    exposed = {family.name for family in text_string_to_metric_families(text)}
+    suffixes = re.compile(r"_(total|bucket|sum|count)$")
+    assert {suffixes.sub("", name) for name in queried} <= exposed
+    assert len(queried) >= 10
 
 
 def _free_port() -> int:

@@ -5,7 +5,8 @@ the same HTTP client, in one run, against a loopback receiver in its own process
 database; (b) emit -> delivered and recorded on SQLite, by a worker with a sender process
 and by one sending from its own process; (c) the same on PostgreSQL; (d) enqueue -> first
 attempt latency with idle workers; (e) peak RSS of a worker process (with its sender
-process) draining a large backlog (``--backlog``).
+process) draining a large backlog (``--backlog``); (f) (b) with Prometheus metrics off
+and on, alternated, and the ratio.
 """
 
 from __future__ import annotations
@@ -74,13 +75,16 @@ async def _delivered(runtime: HookRuntime) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def _end_to_end(database_url: str, url: str, n: int, sender: bool) -> dict[str, Any]:
+async def _end_to_end(
+    database_url: str, url: str, n: int, sender: bool, metrics: bool = True
+) -> dict[str, Any]:
     async with HookRuntime(
         database_url,
         workers=1,
         sender_process=sender,
         master_key=generate_master_key(),
         allow_private_targets=True,
+        metrics=metrics,
     ) as runtime:
         await runtime.registrations.create(
             org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
@@ -102,6 +106,7 @@ async def _end_to_end(database_url: str, url: str, n: int, sender: bool) -> dict
     return {
         "n": n,
         "sender_process": sender,
+        "metrics": metrics,
         "seconds": round(elapsed, 3),
         "emit_seconds": round(emitted, 3),
         "per_second": round(n / elapsed, 1),
@@ -139,6 +144,24 @@ async def _on_server(database_url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _metrics_cost(folder: Path, url: str, n: int) -> dict[str, Any]:
+    """(f) SQLite with a sender process, metrics off and on, alternated (off, on, on,
+    off) so that neither gains from going first or last on a machine that drifts."""
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for index, metrics in enumerate((False, True, True, False)):
+        database_url = f"sqlite:///{folder / f'metrics{index}.db'}"
+        rates[metrics].append(
+            (await _end_to_end(database_url, url, n, True, metrics))["per_second"]
+        )
+    off, on = sum(rates[False]) / 2, sum(rates[True]) / 2
+    return {
+        "n": n,
+        "off_per_second": [round(r, 1) for r in rates[False]],
+        "on_per_second": [round(r, 1) for r in rates[True]],
+        "on_over_off": round(on / off, 3),
+    }
 
 
 async def _scratch_postgres(database_url: str) -> tuple[str, str]:
@@ -253,6 +276,7 @@ async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, 
                 results[f"c_postgresql{suffix}"] = postgres
                 results["ratios"][f"c{suffix}_over_a"] = round(postgres["per_second"] / raw, 3)
         results["d_idle_latency"] = await _latency(Path(folder), 200)
+        results["f_metrics"] = await _metrics_cost(Path(folder), url, n)
         if backlog:
             results["e_worker_backlog"] = await _backlog_rss(Path(folder), url, backlog, 20)
     results["bench_process_peak_rss_mb"] = round(
@@ -296,6 +320,12 @@ def render(results: dict[str, Any]) -> str:
     lines.append(
         f"  (d) idle enqueue->attempt    p50 {d['p50_ms']:.1f} ms  p99 {d['p99_ms']:.1f} ms"
     )
+    if "f_metrics" in results:
+        f = results["f_metrics"]
+        lines.append(
+            f"  (f) metrics on / off         {f['on_over_off']:.3f}  (SQLite, sender process; "
+            f"off {f['off_per_second']}, on {f['on_per_second']} deliveries/s)"
+        )
     if "e_worker_backlog" in results:
         e = results["e_worker_backlog"]
         lines.append(
