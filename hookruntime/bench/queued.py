@@ -89,7 +89,7 @@ async def _end_to_end(
         await runtime.registrations.create(
             org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for start in range(0, n, 1000):
             await runtime.emit_many(
                 TOPIC, [_item(i) for i in range(start, min(n, start + 1000))], org="bench"
@@ -99,7 +99,7 @@ async def _end_to_end(
         # 50 ms would take CPU from the run it measures.
         while sum(worker.delivered for worker in runtime.workers) < n:
             await anyio.sleep(0.01)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         recorded = await _delivered(runtime)
         if recorded != n:
             raise RuntimeError(f"{recorded} deliveries recorded as delivered, not {n}")
@@ -110,6 +110,9 @@ async def _end_to_end(
         "seconds": round(elapsed, 3),
         "emit_seconds": round(emitted, 3),
         "per_second": round(n / elapsed, 1),
+        # This process's CPU (emits included; not the sender process's): unlike the rate,
+        # it hardly moves with what else the machine is running.
+        "cpu_us_per_delivery": round(cpu / n * 1e6, 1),
     }
 
 
@@ -148,19 +151,23 @@ async def _on_server(database_url: str, sql: str) -> None:
 
 async def _metrics_cost(folder: Path, url: str, n: int) -> dict[str, Any]:
     """(f) SQLite with a sender process, metrics off and on, alternated (off, on, on,
-    off) so that neither gains from going first or last on a machine that drifts."""
-    rates: dict[bool, list[float]] = {False: [], True: []}
-    for index, metrics in enumerate((False, True, True, False)):
+    off, off, on) so that neither gains from going first or last on a machine that
+    drifts; the ratio of their mean rates, and of this process's CPU per delivery."""
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for index, metrics in enumerate((False, True, True, False, False, True)):
         database_url = f"sqlite:///{folder / f'metrics{index}.db'}"
-        rates[metrics].append(
-            (await _end_to_end(database_url, url, n, True, metrics))["per_second"]
-        )
-    off, on = sum(rates[False]) / 2, sum(rates[True]) / 2
+        runs[metrics].append(await _end_to_end(database_url, url, n, True, metrics))
+
+    def mean(metrics: bool, key: str) -> float:
+        return float(sum(run[key] for run in runs[metrics]) / len(runs[metrics]))
+
     return {
         "n": n,
-        "off_per_second": [round(r, 1) for r in rates[False]],
-        "on_per_second": [round(r, 1) for r in rates[True]],
-        "on_over_off": round(on / off, 3),
+        "off_per_second": [run["per_second"] for run in runs[False]],
+        "on_per_second": [run["per_second"] for run in runs[True]],
+        "on_over_off": round(mean(True, "per_second") / mean(False, "per_second"), 3),
+        "cpu_us_per_delivery_off": round(mean(False, "cpu_us_per_delivery"), 1),
+        "cpu_us_per_delivery_on": round(mean(True, "cpu_us_per_delivery"), 1),
     }
 
 
@@ -325,6 +332,10 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"  (f) metrics on / off         {f['on_over_off']:.3f}  (SQLite, sender process; "
             f"off {f['off_per_second']}, on {f['on_per_second']} deliveries/s)"
+        )
+        lines.append(
+            f"      CPU per delivery         off {f['cpu_us_per_delivery_off']} us, "
+            f"on {f['cpu_us_per_delivery_on']} us (the worker's process)"
         )
     if "e_worker_backlog" in results:
         e = results["e_worker_backlog"]
