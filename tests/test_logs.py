@@ -241,3 +241,18 @@ def test_serve_logs_its_listen_address_in_text_format(tmp_path: Path) -> None:
     assert "INFO hookruntime: hookruntime open on sqlite: 1 workers" in text
     # The server's own lines go through the same handler and format.
     assert "INFO uvicorn.error: Application startup complete" in text
+
+
+def test_a_url_in_an_error_is_logged_without_its_query_or_user_info(logged: io.StringIO) -> None:
+    from hookruntime.observe.logs import log_results
+    from hookruntime.queue.policy import Decision
+    from hookruntime.queue.records import Record
+
+    error = "InvalidURL: https://svc:pw-123@crm.example/hooks?token=tok-456 refused"
+    log_results(
+        [Record("dlv_1", "evt_1", "reg_1", "acme", "punch.create", 1, Decision("failed"),
+                None, error, 2.0, None, time.time())]
+    )  # fmt: skip
+    (line,) = lines(logged, "hookruntime.delivery")
+    assert line["error"] == "InvalidURL: https://crm.example/hooks refused"
+    assert "tok-456" not in logged.getvalue() and "pw-123" not in logged.getvalue()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +39,18 @@ logging.getLogger("hookruntime").addHandler(logging.NullHandler())
 
 _deliveries = logging.getLogger("hookruntime.delivery")
 _calls = logging.getLogger("hookruntime.call")
+
+# A URL in an error message, kept to scheme, host and path: a receiver's URL may carry a
+# token in its query or its user-info.
+_URL = re.compile(r"(?P<keep>[a-zA-Z][a-zA-Z0-9+.-]*://)(?:[^/@\s]*@)?(?P<rest>[^?#\s]*)[^\s]*")
+
+
+def scrub(text: str | None) -> str | None:
+    """``text`` with every URL's query, fragment and user-info left out."""
+    if text is None or "://" not in text:
+        return text
+    return _URL.sub(r"\g<keep>\g<rest>", text)
+
 
 # What every LogRecord has; the rest of its __dict__ came in through ``extra=``.
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -117,7 +130,7 @@ def log_results(records: Sequence[Record]) -> None:
             r.delivery_id,
             r.number,
             status,
-            f"HTTP {r.status_code}" if r.status_code is not None else r.error,
+            f"HTTP {r.status_code}" if r.status_code is not None else scrub(r.error),
             r.latency_ms,
             extra={
                 "event": r.event_id,
@@ -129,7 +142,7 @@ def log_results(records: Sequence[Record]) -> None:
                 "status": status,
                 "http_status": r.status_code,
                 "latency_ms": round(r.latency_ms, 3),
-                "error": r.error,
+                "error": scrub(r.error),
             },
         )
 
