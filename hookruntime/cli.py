@@ -43,6 +43,7 @@ from .errors import (
     PluginError,
     ValidationError,
 )
+from .observe.logs import LEVELS, configure_logging
 
 __all__ = ["main"]
 
@@ -71,6 +72,18 @@ def _parser() -> argparse.ArgumentParser:
         "(HOOKRUNTIME_DATABASE_URL; default sqlite:///hookruntime.db)",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        default=_env("LOG_LEVEL"),
+        help="HOOKRUNTIME_LOG_LEVEL; default info for serve and worker, warning otherwise",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=_env("LOG_FORMAT", "text"),
+        help="log lines as text or one JSON object each (HOOKRUNTIME_LOG_FORMAT)",
+    )
     org = argparse.ArgumentParser(add_help=False)
     org.add_argument(
         "--org", default=_env("ORG"), required=_env("ORG") is None, help="the org (HOOKRUNTIME_ORG)"
@@ -173,6 +186,13 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(_env("METRICS_PORT", "0") or 0),
+        help="serve Prometheus GET /metrics on this port, on HOOKRUNTIME_HOST "
+        "(HOOKRUNTIME_METRICS_PORT; default: none)",
     )
     worker.add_argument(
         "--lease",
@@ -292,6 +312,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
+    if args.log_format not in ("text", "json"):  # from the environment, unchecked by argparse
+        print(f"error: log format must be text or json, not {args.log_format!r}", file=sys.stderr)
+        return 2
+    if args.log_level is not None and args.log_level not in LEVELS:
+        print(f"error: log level must be one of {', '.join(LEVELS)}", file=sys.stderr)
+        return 2
+    serving = args.verb in ("serve", "worker")
+    configure_logging(args.log_level or ("info" if serving else "warning"), args.log_format)
     try:
         return eventloop.run(handler, args)
     except ValidationError as exc:

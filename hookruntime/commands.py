@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from typing import Any
@@ -12,10 +13,13 @@ from typing import Any
 import anyio
 
 from .errors import ValidationError
+from .observe import exporting
 from .runtime import HookRuntime
 from .store.crypto import generate_master_key
 
 __all__ = ["env"]
+
+log = logging.getLogger("hookruntime.cli")
 
 
 def env(name: str, default: str | None = None) -> str | None:
@@ -156,13 +160,19 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         sender_process=args.sender_process,
     )
     if runtime.settings.allow_private_targets:
-        print(
-            "WARNING: HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
-            "private networks are allowed. Never run like this in production.",
-            file=sys.stderr,
+        log.warning(
+            "HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
+            "private networks are allowed. Never run like this in production."
         )
+    # log_config=None: the server's lines go through the tree the CLI configured.
     config = uvicorn.Config(
-        create_app(runtime), host=args.host, port=args.port, log_level="info", lifespan="on"
+        create_app(runtime), host=args.host, port=args.port, log_config=None, lifespan="on"
+    )
+    log.info(
+        "listening on http://%s:%d",
+        args.host,
+        args.port,
+        extra={"host": args.host, "port": args.port},
     )
     await uvicorn.Server(config).serve()
     return 0
@@ -206,17 +216,23 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         lease=args.lease,
         allow_private_targets=args.allow_private_targets,
     )
+    port = args.metrics_port if runtime.metrics is not None else 0
+    host = runtime.settings.host
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with runtime:
+        async with runtime, exporting(runtime.metrics, port, host):
             senders = [w.sender_pid for w in runtime.workers if w.sender_pid is not None]
             beside = f" (sender processes: {', '.join(map(str, senders))})" if senders else ""
-            print(
-                f"worker {runtime.workers[0].id} delivering on {runtime.database.dialect}{beside}",
-                file=sys.stderr,
-                flush=True,
+            metrics = f"; metrics on http://{host}:{port}/metrics" if port else ""
+            log.info(
+                "worker %s delivering on %s%s%s",
+                runtime.workers[0].id,
+                runtime.database.dialect,
+                beside,
+                metrics,
+                extra={"worker": runtime.workers[0].id, "metrics_port": port or None},
             )
             async for _signal in signals:
-                print("stopping: finishing in-flight deliveries", file=sys.stderr, flush=True)
+                log.info("stopping: finishing in-flight deliveries")
                 break
     return 0
 

@@ -41,6 +41,8 @@ class Settings:
     disable_after: float = 86_400.0
     host: str = "127.0.0.1"
     port: int = 8000
+    # Prometheus metrics (``GET /metrics``; ``hookruntime worker --metrics-port``).
+    metrics: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -29,6 +29,8 @@ from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
 from .keys import Keys
+from .observe import Metrics, Observer
+from .observe.tracing import detect as detect_tracing
 from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
@@ -70,9 +72,11 @@ class HookRuntime:
         concurrency: int | None = None,
         sender_process: bool | None = None,
         lease: float | None = None,
+        metrics: bool | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
         breaker: BreakerPolicy | None = None,
+        tracer_provider: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = Settings.from_env(
@@ -84,7 +88,13 @@ class HookRuntime:
             concurrency=concurrency,
             sender_process=sender_process,
             lease=lease,
+            metrics=metrics,
         )
+        #: The runtime's Prometheus metrics (None with ``metrics=False``).
+        self.metrics = Metrics() if self.settings.metrics else None
+        self.observer = Observer(self.metrics)
+        # OpenTelemetry's, when given; else the global one, if set when the runtime opens.
+        self._tracer_provider = tracer_provider
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
         # Seed 002's WEBHOOK_* settings: read now, so that a bad one fails at construction.
         self.static_registration = StaticRegistration.from_env(self.catalog, environ)
@@ -113,6 +123,7 @@ class HookRuntime:
         if self._stack is not None:
             raise HookRuntimeError("this HookRuntime is already open")
         async with AsyncExitStack() as stack:
+            self.observer.tracing = detect_tracing(self._tracer_provider)
             database = Database(self.settings.database_url)
             stack.push_async_callback(database.dispose)
             box = SecretBox(self._master_key(database))
@@ -135,7 +146,9 @@ class HookRuntime:
             self._keys = Keys(database, self.catalog)
             self._registrations = registrations
             directory = Directory(database, registrations)
-            self._caller = BlockingCaller(self.catalog, directory, client, attempts, self.breakers)
+            self._caller = BlockingCaller(
+                self.catalog, directory, client, attempts, self.breakers, observer=self.observer
+            )
             wakeup = Wakeup()
             self._deliveries = Deliveries(database, wakeup)
             await self._start_workers(stack, tasks, database, directory, client, wakeup)
@@ -143,6 +156,11 @@ class HookRuntime:
                 database, self.catalog, wakeup, self.workers[0] if self.workers else None
             )
             registrations.announce = self._announce
+            if self.metrics is not None:
+                self.metrics.bind(
+                    database, lambda: [w.in_flight for w in self.workers], self.breakers.states
+                )
+                stack.callback(self.metrics.unbind)
 
             self._stack = stack.pop_all()
         if self.auto_migrate and self.static_registration is not None:
@@ -151,7 +169,21 @@ class HookRuntime:
             except BaseException:
                 await self.close()
                 raise
-        log.info("hookruntime open on %s (%d topics)", database.dialect, len(self.catalog))
+        plugins = sorted({t.plugin for t in self.catalog.values()})
+        log.info(
+            "hookruntime open on %s: %d workers, %d topics from %s",
+            database.dialect,
+            len(self.workers),
+            len(self.catalog),
+            ", ".join(plugins),
+            extra={
+                "database": database.url.render_as_string(hide_password=True),
+                "workers": len(self.workers),
+                "topics": len(self.catalog),
+                "plugins": plugins,
+                "metrics": self.metrics is not None,
+            },
+        )
 
     async def close(self) -> None:
         stack, self._stack = self._stack, None
@@ -160,6 +192,7 @@ class HookRuntime:
         self._outbox = self._deliveries = None
         if stack is not None:
             await stack.aclose()
+            log.info("hookruntime closed")
 
     async def _start_workers(
         self,
@@ -178,6 +211,7 @@ class HookRuntime:
             registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
             lease=settings.lease,
             sender_process=settings.sender_process,
+            observer=self.observer,
             health=Health(settings.disable_after_failures, settings.disable_after),
         )
         self.workers = [
@@ -223,9 +257,16 @@ class HookRuntime:
         await self._outbox.publish(topic, [summary], org=registration.org)
 
     async def _disabled(self, org: str, registration_id: str, summary: dict[str, Any]) -> None:
+        reason = summary.get("reason")
         log.warning(
-            "registration %s of org %s disabled: %s", registration_id, org, summary.get("reason")
+            "registration %s of org %s disabled: %s",
+            registration_id,
+            org,
+            reason,
+            extra={"registration": registration_id, "org": org, "reason": reason},
         )
+        if self.metrics is not None:
+            self.metrics.disabled.inc()
         assert self._outbox is not None
         await self._outbox.publish("webhook.disabled", [summary], org=org)
 

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import HookRuntimeError
+from ..observe import CONTENT_TYPE
 from ..runtime import HookRuntime
 from . import events, registrations
 from .io import require
@@ -65,6 +66,11 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
     async def document(_request: Request) -> Response:
         return JSONResponse(openapi(__version__))
 
+    async def metrics(_request: Request) -> Response:
+        if runtime.metrics is None:
+            raise HTTPProblem(404, "Not Found", "metrics are off (HOOKRUNTIME_METRICS=0)")
+        return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if not manage_lifecycle:
@@ -76,6 +82,7 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
     table = [
         ("/healthz", "GET", healthz),
         ("/openapi.json", "GET", document),
+        ("/metrics", "GET", metrics),
         ("/v1/topics", "GET", topics),
         *registrations.ROUTES,
         *events.ROUTES,

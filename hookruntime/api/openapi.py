@@ -108,6 +108,7 @@ DOCS: dict[
 ] = {
     ("/healthz", "GET"): ("Liveness and database reachability", None, None, 200, _OBJECT, ()),
     ("/openapi.json", "GET"): ("This document", None, None, 200, _OBJECT, ()),
+    ("/metrics", "GET"): ("Prometheus metrics (text exposition format)", None, None, 200, None, ()),
     ("/v1/topics", "GET"): ("The catalog of topics", "", None, 200, _OBJECT, ()),
     ("/v1/registrations", "POST"): (
         "Create a registration ({topic,url,secret} is enough)",
@@ -302,6 +303,8 @@ def openapi(version: str) -> dict[str, Any]:
         success: dict[str, Any] = {"description": "OK"}
         if schema is not None:
             success["content"] = {"application/json": {"schema": schema}}
+        if path == "/metrics":
+            success["content"] = {"text/plain": {"schema": {"type": "string"}}}
         operation["responses"][str(status)] = success
         if path.endswith("/test") or path == "/v1/test":
             operation["responses"]["200"] = {

@@ -5,7 +5,8 @@ the same HTTP client, in one run, against a loopback receiver in its own process
 database; (b) emit -> delivered and recorded on SQLite, by a worker with a sender process
 and by one sending from its own process; (c) the same on PostgreSQL; (d) enqueue -> first
 attempt latency with idle workers; (e) peak RSS of a worker process (with its sender
-process) draining a large backlog (``--backlog``).
+process) draining a large backlog (``--backlog``); (f) (b) with Prometheus metrics off
+and on, alternated, and the ratio.
 """
 
 from __future__ import annotations
@@ -74,18 +75,21 @@ async def _delivered(runtime: HookRuntime) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def _end_to_end(database_url: str, url: str, n: int, sender: bool) -> dict[str, Any]:
+async def _end_to_end(
+    database_url: str, url: str, n: int, sender: bool, metrics: bool = True
+) -> dict[str, Any]:
     async with HookRuntime(
         database_url,
         workers=1,
         sender_process=sender,
         master_key=generate_master_key(),
         allow_private_targets=True,
+        metrics=metrics,
     ) as runtime:
         await runtime.registrations.create(
             org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for start in range(0, n, 1000):
             await runtime.emit_many(
                 TOPIC, [_item(i) for i in range(start, min(n, start + 1000))], org="bench"
@@ -95,16 +99,20 @@ async def _end_to_end(database_url: str, url: str, n: int, sender: bool) -> dict
         # 50 ms would take CPU from the run it measures.
         while sum(worker.delivered for worker in runtime.workers) < n:
             await anyio.sleep(0.01)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         recorded = await _delivered(runtime)
         if recorded != n:
             raise RuntimeError(f"{recorded} deliveries recorded as delivered, not {n}")
     return {
         "n": n,
         "sender_process": sender,
+        "metrics": metrics,
         "seconds": round(elapsed, 3),
         "emit_seconds": round(emitted, 3),
         "per_second": round(n / elapsed, 1),
+        # This process's CPU (emits included; not the sender process's): unlike the rate,
+        # it hardly moves with what else the machine is running.
+        "cpu_us_per_delivery": round(cpu / n * 1e6, 1),
     }
 
 
@@ -139,6 +147,28 @@ async def _on_server(database_url: str, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def _metrics_cost(folder: Path, url: str, n: int) -> dict[str, Any]:
+    """(f) SQLite with a sender process, metrics off and on, alternated (off, on, on,
+    off, off, on) so that neither gains from going first or last on a machine that
+    drifts; the ratio of their mean rates, and of this process's CPU per delivery."""
+    runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for index, metrics in enumerate((False, True, True, False, False, True)):
+        database_url = f"sqlite:///{folder / f'metrics{index}.db'}"
+        runs[metrics].append(await _end_to_end(database_url, url, n, True, metrics))
+
+    def mean(metrics: bool, key: str) -> float:
+        return float(sum(run[key] for run in runs[metrics]) / len(runs[metrics]))
+
+    return {
+        "n": n,
+        "off_per_second": [run["per_second"] for run in runs[False]],
+        "on_per_second": [run["per_second"] for run in runs[True]],
+        "on_over_off": round(mean(True, "per_second") / mean(False, "per_second"), 3),
+        "cpu_us_per_delivery_off": round(mean(False, "cpu_us_per_delivery"), 1),
+        "cpu_us_per_delivery_on": round(mean(True, "cpu_us_per_delivery"), 1),
+    }
 
 
 async def _scratch_postgres(database_url: str) -> tuple[str, str]:
@@ -253,6 +283,7 @@ async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, 
                 results[f"c_postgresql{suffix}"] = postgres
                 results["ratios"][f"c{suffix}_over_a"] = round(postgres["per_second"] / raw, 3)
         results["d_idle_latency"] = await _latency(Path(folder), 200)
+        results["f_metrics"] = await _metrics_cost(Path(folder), url, n)
         if backlog:
             results["e_worker_backlog"] = await _backlog_rss(Path(folder), url, backlog, 20)
     results["bench_process_peak_rss_mb"] = round(
@@ -296,6 +327,16 @@ def render(results: dict[str, Any]) -> str:
     lines.append(
         f"  (d) idle enqueue->attempt    p50 {d['p50_ms']:.1f} ms  p99 {d['p99_ms']:.1f} ms"
     )
+    if "f_metrics" in results:
+        f = results["f_metrics"]
+        lines.append(
+            f"  (f) metrics on / off         {f['on_over_off']:.3f}  (SQLite, sender process; "
+            f"off {f['off_per_second']}, on {f['on_per_second']} deliveries/s)"
+        )
+        lines.append(
+            f"      CPU per delivery         off {f['cpu_us_per_delivery_off']} us, "
+            f"on {f['cpu_us_per_delivery_on']} us (the worker's process)"
+        )
     if "e_worker_backlog" in results:
         e = results["e_worker_backlog"]
         lines.append(

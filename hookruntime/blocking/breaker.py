@@ -89,6 +89,10 @@ class Breakers:
         self.policy = policy or BreakerPolicy()
         self._by_registration: dict[str, Breaker] = {}
 
+    def states(self) -> list[tuple[str, State]]:
+        """``(registration id, state)`` of every breaker (for metrics)."""
+        return [(rid, breaker.state) for rid, breaker in self._by_registration.items()]
+
     def __getitem__(self, registration_id: str) -> Breaker:
         breaker = self._by_registration.get(registration_id)
         if breaker is None:

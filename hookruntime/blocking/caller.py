@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -21,6 +22,7 @@ from ..errors import (
 )
 from ..http import DEFAULT_MAX_BODY, HttpClient
 from ..ids import new_id
+from ..observe import Observer
 from ..store.attempts import AttemptLog
 from ..targets import Directory, Target
 from .answer import InvalidAnswer, read_answer
@@ -44,6 +46,7 @@ class BlockingCaller:
         attempts: AttemptLog,
         breakers: Breakers | None = None,
         max_body: int = DEFAULT_MAX_BODY,
+        observer: Observer | None = None,
     ) -> None:
         self._catalog = catalog
         self._directory = directory
@@ -51,8 +54,22 @@ class BlockingCaller:
         self._attempts = attempts
         self.breakers = breakers or Breakers()
         self._max_body = max_body
+        self._observer = observer or Observer()
 
     async def call(
+        self,
+        topic_name: str,
+        data: Any,
+        *,
+        org: str,
+        deadline: float | None = None,
+        only: str | None = None,
+    ) -> CallResult:
+        run = partial(self._call, topic_name, data, org=org, deadline=deadline, only=only)
+        tracing = self._observer.tracing
+        return await (run() if tracing is None else tracing.call(topic_name, org, run))
+
+    async def _call(
         self,
         topic_name: str,
         data: Any,
@@ -97,7 +114,9 @@ class BlockingCaller:
             outcome or self._unfinished(topic, target, call_id, end)
             for target, outcome in zip(targets, outcomes, strict=True)
         ]
-        return _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+        result = _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+        self._observer.called(org, result)
+        return result
 
     def _unfinished(self, topic: Topic, target: Target, call_id: str, end: float) -> Outcome:
         """The outcome of a receiver still running when the call ended."""
@@ -116,6 +135,13 @@ class BlockingCaller:
         return outcome
 
     async def _attempt(
+        self, topic: Topic, target: Target, call_id: str, data: Any, end: float
+    ) -> Outcome:
+        run = partial(self._attempt_untraced, topic, target, call_id, data, end)
+        tracing = self._observer.tracing
+        return await (run() if tracing is None else tracing.receiver(target.registration_id, run))
+
+    async def _attempt_untraced(
         self, topic: Topic, target: Target, call_id: str, data: Any, end: float
     ) -> Outcome:
         breaker = self.breakers[target.registration_id]
@@ -144,9 +170,10 @@ class BlockingCaller:
         rid = target.registration_id
         left = end - anyio.current_time()
         timeout = left if target.timeout is None else min(target.timeout, left)
-        request = target.request(
-            topic.name, call_id, data, extra={HOOK_DEPTH_HEADER: str(current_depth() + 1)}
-        )
+        extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
+        if self._observer.tracing is not None:
+            self._observer.tracing.inject(extra)
+        request = target.request(topic.name, call_id, data, extra=extra)
         started = time.perf_counter()
         try:
             response = await self._client.post(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..catalog import Catalog
 from ..errors import ConflictError, FieldError, ValidationError
 from ..ids import new_id
+from ..observe.tracing import current_traceparent
 from ..store.compiled import inserting
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
@@ -38,6 +39,7 @@ class _Event(NamedTuple):
     idempotency_key: str | None
     request_hash: str | None
     created_at: float
+    traceparent: str | None
 
 
 _EVENTS = inserting(EVENTS, _Event._fields)
@@ -123,6 +125,7 @@ class Outbox:
             topic.validate(document, "data" if len(documents) == 1 else f"data.{index}")
         now = time.time()
         idempotency_key, request_hash = idempotency or (None, None)
+        traceparent = current_traceparent()
         events = [
             _Event(
                 new_id("evt"),
@@ -133,6 +136,7 @@ class Outbox:
                 idempotency_key,
                 request_hash,
                 now,
+                traceparent,
             )
             for index, (document, key) in enumerate(zip(documents, key_list, strict=True))
         ]

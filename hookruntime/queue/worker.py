@@ -23,6 +23,7 @@ from anyio.abc import TaskStatus
 
 from ..http import HttpClient
 from ..ids import new_id
+from ..observe import Observer
 from ..profiles import RetryPolicy
 from ..store.engine import Database
 from ..targets import Directory, Target
@@ -49,6 +50,7 @@ class WorkerSettings:
     health: Health = field(default_factory=Health)
     #: Send from a process of its own (:mod:`hookruntime.queue.remote`).
     sender_process: bool = False
+    observer: Observer = field(default_factory=Observer)
 
 
 Disabled = Callable[[str, str, dict[str, object]], Awaitable[None]]
@@ -124,6 +126,11 @@ class Worker:
     @property
     def lease(self) -> float:
         return self._settings.lease
+
+    @property
+    def in_flight(self) -> dict[str, int]:
+        """Deliveries claimed and not yet finished, per registration (for metrics)."""
+        return self._outstanding
 
     @property
     def _ceiling(self) -> int:
@@ -202,6 +209,10 @@ class Worker:
                     timeout,
                     item.lease_until - timeout,
                 )
+            )
+        if (tracing := self._settings.observer.tracing) is not None:
+            requests = await tracing.sending(
+                self._db, ((self._sent[r.key][0], r) for r in requests)
             )
         return requests
 
@@ -292,6 +303,7 @@ class Worker:
     def _finished(self, key: int, outcome: Outcome | None) -> None:
         item, policy, max_attempts = self._sent.pop(key)
         record = None if outcome is None else _record(item, policy, max_attempts, outcome)
+        self._settings.observer.attempted(item, record)
         self._finished_item(item, record)
 
     def _finished_item(self, item: Claimed, record: Record | None) -> None:
@@ -341,6 +353,7 @@ class Worker:
             log.exception("could not record %d results; they will be redone", len(batch))
             return
         self.delivered += sum(r.decision.status == "delivered" for r in batch)
+        self._settings.observer.recorded(batch)
         if due < self._next_due:
             # A retry falls due before the claim loop would next look: wake it to sleep
             # until then (it may be sleeping out the whole poll interval).

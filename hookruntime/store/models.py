@@ -117,6 +117,8 @@ class Event(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, max_length=200)
     request_hash: str | None = Field(default=None, max_length=64)
     created_at: float
+    #: W3C trace context of the span that emitted the event (OpenTelemetry on only).
+    traceparent: str | None = Field(default=None, max_length=55)
 
 
 class Delivery(SQLModel, table=True):

@@ -1,0 +1,29 @@
+"""events.traceparent: the trace context of the span that emitted an event
+
+Revision ID: 0003obs
+Revises: 0002
+Create Date: 2026-11-30 08:00:00
+
+With OpenTelemetry on, each delivery attempt's span links to the span that emitted its
+event; the W3C ``traceparent`` is kept with the event for that. NULL otherwise.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003obs"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("traceparent", sa.String(length=55), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_column("traceparent")
