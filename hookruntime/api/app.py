@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from ..errors import HookRuntimeError
 from ..observe import CONTENT_TYPE
 from ..runtime import HookRuntime
 from . import events, registrations
+from .embed import RequireOpen
 from .io import require
 from .openapi import openapi
 from .problems import HTTPProblem, handle_error, handle_problem
@@ -98,6 +100,8 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
     app = Starlette(
         routes=routes,
         exception_handlers={HookRuntimeError: handle_error, HTTPProblem: handle_problem},
+        # Mounted without hookruntime.api.lifespan: a 503 that says so, not a 500 per request.
+        middleware=[Middleware(RequireOpen, runtime=runtime)],
         lifespan=lifespan,
     )
     app.state.runtime = runtime
