@@ -174,6 +174,18 @@ async def test_a_mounted_runtime_the_host_opened_itself_is_accepted(tmp_path: Pa
         assert_closed(own)
 
 
+async def test_the_mounted_openapi_document_names_the_prefix_as_its_server(
+    tmp_path: Path,
+) -> None:
+    runtime = runtime_on(tmp_path / "hooks.db")
+    app = FastAPI(lifespan=lifespan(runtime))
+    app.mount("/hooks", create_app(runtime))
+    async with serving(app) as served, httpx.AsyncClient(base_url=served.url) as client:
+        document = (await client.get("/hooks/openapi.json")).json()
+    assert document["servers"] == [{"url": "/hooks"}]
+    assert "/v1/events" in document["paths"]
+
+
 async def test_mounted_without_the_helper_answers_503_with_the_fix_not_500(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -65,8 +65,10 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         await require(request)
         return JSONResponse({"items": topic_json(runtime)})
 
-    async def document(_request: Request) -> Response:
-        return JSONResponse(openapi(__version__))
+    async def document(request: Request) -> Response:
+        doc, prefix = openapi(__version__), request.scope.get("root_path", "")
+        # Mounted under a prefix, the paths are relative to it; say so to clients.
+        return JSONResponse({**doc, "servers": [{"url": prefix}]} if prefix else doc)
 
     async def metrics(_request: Request) -> Response:
         if runtime.metrics is None:
