@@ -10,7 +10,6 @@ transitions, and every transition emits a queued topic in the host's own transac
         update=lambda booking, doc: booking.update_from(doc),
     )
     machine = BookingMachine(model=booking, listeners=[hooks])
-    await machine.activate_initial_state()
     async with session.begin():
         await machine.send("confirm", session=session)   # TransitionDenied on a deny
 
@@ -19,10 +18,13 @@ applied to the model) and after it (the emit, which joins ``session``). A deny r
 :class:`TransitionDenied` from the machine's ``before`` step, so the state stays as it
 was and nothing is emitted; a host that rolls back after the emit loses both together.
 
-python-statemachine is used rather than `transitions` because its callbacks may be
-coroutines awaited in order by the machine itself, an exception from one propagates
-unchanged and leaves the state as it was, and keyword arguments given to ``send`` reach
-the listener by name (``session``), so one listener serves every request.
+python-statemachine is used rather than `transitions`: its workflow is a typed class
+that leaves the model alone (it only writes the model's ``state`` field, while
+`transitions` adds trigger methods and helpers to the model object, awkward on an
+ORM-mapped row); its callbacks may be coroutines awaited in order by the machine, an
+exception from one propagates unchanged and leaves the state as it was; and a listener
+is a plain object whose callbacks receive by name what they ask for, ``send``'s keyword
+arguments included (``session``), so one listener serves every request.
 """
 
 from __future__ import annotations

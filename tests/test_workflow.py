@@ -98,7 +98,6 @@ async def send(
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         booking = await session.get_one(Booking, "b1")
         machine = BookingMachine(model=booking, listeners=[hooks_for(runtime)])
-        await machine.activate_initial_state()
         await machine.send(event, session=session)
         if fail_after:
             raise RuntimeError("the host fails after the emit")
@@ -196,7 +195,6 @@ async def test_send_without_session_is_refused_before_the_state_changes(
     async with AsyncSession(engine) as session:
         booking = await session.get_one(Booking, "b1")
         machine = BookingMachine(model=booking, listeners=[hooks_for(runtime)])
-        await machine.activate_initial_state()
         with pytest.raises(HookRuntimeError, match="session="):
             await machine.send("cancel")
         assert booking.state == "requested"

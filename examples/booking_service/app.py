@@ -76,7 +76,6 @@ def create_app(runtime: HookRuntime, engine: AsyncEngine, *, org: str) -> FastAP
             if booking is None:
                 return not_found(booking_id)
             machine = BookingWorkflow(model=booking, listeners=[hooks])
-            await machine.activate_initial_state()
             # The hook call, the state change and the outbox write; any exception from
             # here to the commit rolls back the change and its event together.
             await machine.send(transition, session=session)
