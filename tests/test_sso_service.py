@@ -213,11 +213,13 @@ async def test_profile_edit_is_saved_and_delivered_as_profile_updated(
         edit = {"csrf": csrf, "firstName": "Alicia", "lastName": "Liddell"}
         assert (await browser.post("/profile", data=edit)).status_code == 303
 
-        assert (await browser.get("/me")).json()["firstName"] == "Alicia"
+        claims = (await browser.get("/me")).json()
+        assert (claims["firstName"], claims["rev"]) == ("Alicia", "2")
         await eventually(lambda: updated.received)
         profile = verify("jws", updated.received[0].headers, updated.received[0].body, SECRET)
         assert profile.payload["firstName"] == "Alicia"
         assert profile.payload["email"] == "alice@example.com"
+        assert profile.payload["rev"] == "2"
         assert len(await runtime.deliveries.list(org=ORG, topic="profile_updated")) == 1
     finally:
         await updated.stop()

@@ -137,13 +137,13 @@ def create_app(
         if claims is None or not _same(csrf, request.session.get("csrf")):
             return _page("<p>Sign in again.</p>", 403)
         changes = {"firstName": first_name, "lastName": last_name}
-        async with AsyncSession(engine) as session, session.begin():
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
             account = await session.get(Account, claims["id"])
             if account is None:
                 return _page("<p>Sign in again.</p>", 403)
             if account.take(changes):
                 await profile_changed(session, account)
-        request.session["claims"] = {**claims, **changes}
+        request.session["claims"] = {**claims, **account.profile()}
         return RedirectResponse("/", 303)
 
     @app.post("/logout")
