@@ -1,0 +1,43 @@
+"""The delivery dashboard at ``/ui/``: server-rendered pages over the same runtime as the
+API, behind a sign-in with an API key (see :mod:`.auth`)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .auth import Guard
+from .deliveries import DeliveryViews
+from .render import HERE, safe
+
+__all__ = ["dashboard_routes"]
+
+READ = "deliveries:read"
+MANAGE = "webhooks:manage"
+
+
+def dashboard_routes() -> list[BaseRoute]:
+    """The routes of ``/ui``, to add to an app whose ``state.runtime`` is the runtime."""
+    guard = Guard()
+    deliveries = DeliveryViews()
+
+    async def home(request: Request, session: object) -> Response:
+        from .overview import overview
+
+        return await overview(request, session)  # type: ignore[arg-type]
+
+    routes: list[BaseRoute] = [
+        Route("/", guard()(home), methods=["GET"]),
+        Route("/signin", safe(guard.signin), methods=["POST"]),
+        Route("/signout", guard()(guard.signout), methods=["POST"]),
+        Route("/deliveries", guard(READ)(deliveries.listing), methods=["GET"]),
+        Route("/deliveries/retry", guard(MANAGE)(deliveries.confirm_retry_all), methods=["GET"]),
+        Route("/deliveries/retry", guard(MANAGE)(deliveries.retry_all), methods=["POST"]),
+        Route("/deliveries/{id}", guard(READ)(deliveries.detail), methods=["GET"]),
+        Route("/deliveries/{id}/retry", guard(MANAGE)(deliveries.retry), methods=["POST"]),
+        Route("/jobs/{id}", guard(MANAGE)(deliveries.job), methods=["GET"]),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
+    ]
+    return [Mount("/ui", routes=routes)]

@@ -1,0 +1,141 @@
+"""Read-only queries of the dashboard, in SQLAlchemy Core over the runtime's tables.
+
+Every list is one indexed, keyset-paginated query scoped by org (newest first over
+``ix_deliveries_org``); counts are capped, never a COUNT(*) over a whole table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, func, select, tuple_
+
+from ..errors import FieldError, ValidationError
+from ..queue.deliveries import STATUSES
+from ..runtime import HookRuntime
+from ..store.models import DELIVERIES, REGISTRATIONS
+
+__all__ = ["DeliveryFilter", "capped_count", "delivery_page", "registration_urls"]
+
+PAGE = 50
+#: Counts stop here: "10,000+" is as useful to a person as the exact number.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    status: str | None = None
+    topic: str | None = None
+    registration_id: str | None = None
+    event_id: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @classmethod
+    def parse(cls, params: Any) -> DeliveryFilter:
+        """From query parameters or form fields; empty values mean no filter."""
+
+        def text(name: str) -> str | None:
+            value = (params.get(name) or "").strip()
+            return value[:200] or None
+
+        errors = []
+        status = text("status")
+        if status is not None and status not in STATUSES:
+            errors.append(FieldError("status", f"one of {', '.join(STATUSES)}"))
+        moments: dict[str, float | None] = {}
+        for name in ("since", "until"):
+            raw = text(name)
+            moments[name] = None
+            if raw is None:
+                continue
+            try:
+                moments[name] = float(raw)
+            except ValueError:
+                moments[name] = math.nan
+            if not math.isfinite(moments[name] or 0.0):
+                errors.append(FieldError(name, "a Unix time in seconds"))
+        if errors:
+            raise ValidationError(errors)
+        return cls(status, text("topic"), text("registration_id"), text("event_id"), **moments)
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+    def where(self, query: Select[Any], org: str) -> Select[Any]:
+        query = query.where(DELIVERIES.c.org_id == org)
+        for column, value in (
+            (DELIVERIES.c.status, self.status),
+            (DELIVERIES.c.topic, self.topic),
+            (DELIVERIES.c.registration_id, self.registration_id),
+            (DELIVERIES.c.event_id, self.event_id),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if self.since is not None:
+            query = query.where(DELIVERIES.c.created_at >= self.since)
+        if self.until is not None:
+            query = query.where(DELIVERIES.c.created_at < self.until)
+        return query
+
+
+def _cursor(raw: str | None) -> tuple[float, str] | None:
+    if not raw:
+        return None
+    moment, _, last_id = raw.partition("~")
+    try:
+        value = float(moment)
+    except ValueError:
+        return None
+    return (value, last_id) if math.isfinite(value) and last_id else None
+
+
+async def delivery_page(
+    runtime: HookRuntime, org: str, wanted: DeliveryFilter, before: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of deliveries, newest first, and the cursor of the next page."""
+    columns = [
+        DELIVERIES.c.id,
+        DELIVERIES.c.event_id,
+        DELIVERIES.c.registration_id,
+        DELIVERIES.c.topic,
+        DELIVERIES.c.status,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.last_status,
+        DELIVERIES.c.last_error,
+        DELIVERIES.c.next_at,
+        DELIVERIES.c.created_at,
+        DELIVERIES.c.updated_at,
+    ]
+    query = wanted.where(select(*columns), org)
+    cursor = _cursor(before)
+    if cursor is not None:
+        query = query.where(tuple_(DELIVERIES.c.created_at, DELIVERIES.c.id) < tuple_(*cursor))
+    query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.id.desc()).limit(PAGE + 1)
+    async with runtime.database.engine.connect() as conn:
+        rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    following = None
+    if len(rows) > PAGE:
+        rows = rows[:PAGE]
+        following = f"{rows[-1]['created_at']!r}~{rows[-1]['id']}"
+    return rows, following
+
+
+async def capped_count(runtime: HookRuntime, org: str, wanted: DeliveryFilter) -> int:
+    """How many deliveries match, counting at most COUNT_CAP + 1."""
+    inner = wanted.where(select(DELIVERIES.c.id), org).limit(COUNT_CAP + 1).subquery()
+    async with runtime.database.engine.connect() as conn:
+        return int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+
+
+async def registration_urls(runtime: HookRuntime, org: str, ids: Sequence[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.url).where(
+        REGISTRATIONS.c.org_id == org, REGISTRATIONS.c.id.in_(set(ids))
+    )
+    async with runtime.database.engine.connect() as conn:
+        return {r.id: r.url for r in await conn.execute(query)}
