@@ -7,6 +7,7 @@ The attempt log keeps responses, not requests: re-rendering is exact for the bod
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class WireRequest:
     url: str
     headers: list[tuple[str, str]]
     body: str
+    #: A JWS body's payload, decoded for reading.
+    decoded: str | None = None
 
 
 def _redact_body(body: bytes, secrets: list[str]) -> str:
@@ -96,4 +99,17 @@ async def rendered_request(
         if name in custom or "signature" in name.lower() or any(s in value for s in hidden):
             value = REDACTED
         headers.append((name, value))
-    return WireRequest(row["url"], headers, _redact_body(signed.body, hidden))
+    return WireRequest(
+        row["url"], headers, _redact_body(signed.body, hidden), _jws_payload(signed.body)
+    )
+
+
+def _jws_payload(body: bytes) -> str | None:
+    jws = _JWS.match(body.strip())
+    if jws is None:
+        return None
+    part = jws.group(2)
+    try:
+        return base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4)).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
