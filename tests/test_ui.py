@@ -271,3 +271,22 @@ async def test_deliveries_list_pages_newest_first_and_refuses_bad_filters(
     newest = await runtime_ui.deliveries.list(org="acme", event_id=ids[-1])
     assert events(first.text)[0] == newest[0].id
     assert bad.status_code == 422 and "status" in bad.text
+
+
+async def test_overview_counts_outcomes_per_topic_and_registration(
+    runtime_ui: HookRuntime,
+) -> None:
+    key = await runtime_ui.keys.create(org="acme", scopes=ALL)
+    async with LoopbackReceiver(lambda _r: Reply(500)) as receiver:
+        await dead_delivery(runtime_ui, receiver, "acme")
+        await dead_delivery(runtime_ui, receiver, "globex")  # not counted for acme
+        async with client(runtime_ui) as http:
+            await sign_in(http, key.key)
+            hour = await http.get("/ui/")
+            day = await http.get("/ui/", params={"window": "day"})
+    for response in (hour, day):
+        assert response.status_code == 200
+        dead = re.search(r'status=dead">(\d+)</a></b><span>dead', response.text)
+        assert dead is not None and dead.group(1) == "1"
+        assert "profile_updated" in response.text and receiver.url in response.text
+        assert "<svg" in response.text and "0.0 %" in response.text

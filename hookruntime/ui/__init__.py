@@ -3,13 +3,12 @@ API, behind a sign-in with an API key (see :mod:`.auth`)."""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .auth import Guard
 from .deliveries import DeliveryViews
+from .overview import overview
 from .render import HERE, safe
 
 __all__ = ["dashboard_routes"]
@@ -23,13 +22,8 @@ def dashboard_routes() -> list[BaseRoute]:
     guard = Guard()
     deliveries = DeliveryViews()
 
-    async def home(request: Request, session: object) -> Response:
-        from .overview import overview
-
-        return await overview(request, session)  # type: ignore[arg-type]
-
     routes: list[BaseRoute] = [
-        Route("/", guard()(home), methods=["GET"]),
+        Route("/", guard()(overview), methods=["GET"]),
         Route("/signin", safe(guard.signin), methods=["POST"]),
         Route("/signout", guard()(guard.signout), methods=["POST"]),
         Route("/deliveries", guard(READ)(deliveries.listing), methods=["GET"]),
