@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 from .auth import Guard
 from .deliveries import DeliveryViews
 from .overview import overview
+from .registrations import RegistrationViews
 from .render import HERE, safe
 
 __all__ = ["dashboard_routes"]
@@ -21,6 +22,7 @@ def dashboard_routes() -> list[BaseRoute]:
     """The routes of ``/ui``, to add to an app whose ``state.runtime`` is the runtime."""
     guard = Guard()
     deliveries = DeliveryViews()
+    registrations = RegistrationViews()
 
     routes: list[BaseRoute] = [
         Route("/", guard()(overview), methods=["GET"]),
@@ -31,6 +33,15 @@ def dashboard_routes() -> list[BaseRoute]:
         Route("/deliveries/retry", guard(MANAGE)(deliveries.retry_all), methods=["POST"]),
         Route("/deliveries/{id}", guard(READ)(deliveries.detail), methods=["GET"]),
         Route("/deliveries/{id}/retry", guard(MANAGE)(deliveries.retry), methods=["POST"]),
+        Route("/registrations", guard(MANAGE)(registrations.listing), methods=["GET"]),
+        Route("/registrations/{id}", guard(MANAGE)(registrations.show), methods=["GET"]),
+        Route("/registrations/{id}/active", guard(MANAGE)(registrations.toggle), methods=["POST"]),
+        Route(
+            "/registrations/{id}/rotate-secret",
+            guard(MANAGE)(registrations.rotate),
+            methods=["POST"],
+        ),
+        Route("/registrations/{id}/test", guard(MANAGE)(registrations.test), methods=["POST"]),
         Route("/jobs/{id}", guard(MANAGE)(deliveries.job), methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
     ]

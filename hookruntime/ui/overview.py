@@ -15,7 +15,7 @@ from .stats import WINDOWS, Bucket, collect
 
 __all__ = ["Bar", "bars", "overview"]
 
-CHART_W, CHART_H = 600.0, 160.0
+CHART_W, CHART_H = 1000.0, 140.0
 
 
 @dataclass(frozen=True)
