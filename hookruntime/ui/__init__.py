@@ -7,10 +7,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .auth import Guard
+from .calls import CallViews
 from .deliveries import DeliveryViews
 from .overview import overview
 from .registrations import RegistrationViews
 from .render import HERE, safe
+from .topics import topics
 
 __all__ = ["dashboard_routes"]
 
@@ -23,6 +25,7 @@ def dashboard_routes() -> list[BaseRoute]:
     guard = Guard()
     deliveries = DeliveryViews()
     registrations = RegistrationViews()
+    calls = CallViews()
 
     routes: list[BaseRoute] = [
         Route("/", guard()(overview), methods=["GET"]),
@@ -42,6 +45,9 @@ def dashboard_routes() -> list[BaseRoute]:
             methods=["POST"],
         ),
         Route("/registrations/{id}/test", guard(MANAGE)(registrations.test), methods=["POST"]),
+        Route("/calls", guard(READ)(calls.listing), methods=["GET"]),
+        Route("/calls/{id}", guard(READ)(calls.detail), methods=["GET"]),
+        Route("/topics", guard()(topics), methods=["GET"]),
         Route("/jobs/{id}", guard(MANAGE)(deliveries.job), methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
     ]
