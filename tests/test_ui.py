@@ -290,3 +290,14 @@ async def test_overview_counts_outcomes_per_topic_and_registration(
         assert dead is not None and dead.group(1) == "1"
         assert "profile_updated" in response.text and receiver.url in response.text
         assert "<svg" in response.text and "0.0 %" in response.text
+
+
+async def test_docs_page_is_self_contained(runtime_ui: HookRuntime) -> None:
+    async with client(runtime_ui) as http:
+        page = await http.get("/docs")
+        script = await http.get("/ui/static/docs.js")
+    assert page.status_code == 200 and 'src="/ui/static/docs.js"' in page.text
+    assert script.status_code == 200 and '"/openapi.json"' in script.text
+    for text in (page.text, script.text):
+        assert not re.search(r"(src|href)=\"(https?:)?//", text)
+        assert "http://" not in text and "https://" not in text

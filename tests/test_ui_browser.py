@@ -147,3 +147,29 @@ def test_operator_replays_a_dead_delivery_in_a_real_browser(site: Site, tmp_path
             browser.close()
     assert (tmp_path / "overview.png").stat().st_size > 0
     assert (tmp_path / "delivery.png").stat().st_size > 0
+
+
+def test_docs_render_every_operation_and_try_one(site: Site) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page()
+            outside: list[str] = []
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(site.url) else outside.append(r.url),
+            )
+            page.goto(f"{site.url}/docs")
+            expect(page.locator("#operations[data-ready=true]")).to_be_visible()
+            assert page.locator(".operation").count() >= 15
+            topics = page.locator(".operation[data-path='/v1/topics'][data-method=get]")
+            topics.locator("summary").click()
+            page.fill("#docs-key", site.key)
+            topics.locator("button:has-text('Try it')").click()
+            expect(topics.locator(".result")).to_contain_text("200")
+            expect(topics.locator(".result")).to_contain_text("profile_updated")
+            assert outside == []
+        finally:
+            browser.close()

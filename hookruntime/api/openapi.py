@@ -108,6 +108,7 @@ DOCS: dict[
 ] = {
     ("/healthz", "GET"): ("Liveness and database reachability", None, None, 200, _OBJECT, ()),
     ("/openapi.json", "GET"): ("This document", None, None, 200, _OBJECT, ()),
+    ("/docs", "GET"): ("This document as an interactive page (HTML)", None, None, 200, None, ()),
     ("/v1/topics", "GET"): ("The catalog of topics", "", None, 200, _OBJECT, ()),
     ("/v1/registrations", "POST"): (
         "Create a registration ({topic,url,secret} is enough)",

@@ -9,6 +9,7 @@ from starlette.staticfiles import StaticFiles
 from .auth import Guard
 from .calls import CallViews
 from .deliveries import DeliveryViews
+from .docs import docs
 from .overview import overview
 from .registrations import RegistrationViews
 from .render import HERE, safe
@@ -21,7 +22,7 @@ MANAGE = "webhooks:manage"
 
 
 def dashboard_routes() -> list[BaseRoute]:
-    """The routes of ``/ui``, to add to an app whose ``state.runtime`` is the runtime."""
+    """The routes of ``/ui`` and ``/docs``, for an app whose ``state.runtime`` is the runtime."""
     guard = Guard()
     deliveries = DeliveryViews()
     registrations = RegistrationViews()
@@ -51,4 +52,4 @@ def dashboard_routes() -> list[BaseRoute]:
         Route("/jobs/{id}", guard(MANAGE)(deliveries.job), methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
     ]
-    return [Mount("/ui", routes=routes)]
+    return [Mount("/ui", routes=routes), Route("/docs", safe(docs), methods=["GET"])]
