@@ -262,6 +262,9 @@ async def test_deliveries_list_pages_newest_first_and_refuses_bad_filters(
             assert older is not None
             second = await http.get(older.group(1).replace("&amp;", "&"))
             bad = await http.get("/ui/deliveries", params={"status": "bogus"})
+            future = await http.get("/ui/deliveries", params={"since": "2999-01-01T00:00"})
+            past = await http.get("/ui/deliveries", params={"until": "2000-01-01T00:00"})
+            recent = await http.get("/ui/deliveries", params={"since": "2000-01-01T00:00"})
 
     def events(html: str) -> list[str]:
         return re.findall(r"dlv_[0-9a-z]{26}", html)
@@ -271,6 +274,8 @@ async def test_deliveries_list_pages_newest_first_and_refuses_bad_filters(
     newest = await runtime_ui.deliveries.list(org="acme", event_id=ids[-1])
     assert events(first.text)[0] == newest[0].id
     assert bad.status_code == 422 and "status" in bad.text
+    assert not events(future.text) and not events(past.text) and len(events(recent.text)) == 50
+    assert 'value="2999-01-01T00:00"' in future.text
 
 
 async def test_overview_counts_outcomes_per_topic_and_registration(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, tuple_
@@ -18,7 +19,12 @@ from ..queue.deliveries import STATUSES
 from ..runtime import HookRuntime
 from ..store.models import DELIVERIES, REGISTRATIONS
 
-__all__ = ["DeliveryFilter", "capped_count", "delivery_page", "registration_urls"]
+__all__ = [
+    "DeliveryFilter",
+    "capped_count",
+    "delivery_page",
+    "registration_urls",
+]
 
 PAGE = 50
 #: Counts stop here: "10,000+" is as useful to a person as the exact number.
@@ -52,12 +58,9 @@ class DeliveryFilter:
             moments[name] = None
             if raw is None:
                 continue
-            try:
-                moments[name] = float(raw)
-            except ValueError:
-                moments[name] = math.nan
+            moments[name] = _moment(raw)
             if not math.isfinite(moments[name] or 0.0):
-                errors.append(FieldError(name, "a Unix time in seconds"))
+                errors.append(FieldError(name, "a date-time (UTC) or Unix seconds"))
         if errors:
             raise ValidationError(errors)
         return cls(status, text("topic"), text("registration_id"), text("event_id"), **moments)
@@ -80,6 +83,19 @@ class DeliveryFilter:
         if self.until is not None:
             query = query.where(DELIVERIES.c.created_at < self.until)
         return query
+
+
+def _moment(raw: str) -> float:
+    """Unix seconds, or an ISO 8601 date-time (a form's datetime-local) read as UTC."""
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return math.nan
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _cursor(raw: str | None) -> tuple[float, str] | None:

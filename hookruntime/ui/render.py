@@ -62,6 +62,12 @@ def _duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def _iso_minute(moment: float | None) -> str:
+    if moment is None:
+        return ""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M")
+
+
 def _pretty(raw: Any) -> str:
     """JSON text indented for reading; anything else as is."""
     try:
@@ -77,7 +83,7 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(when=_when, ago=_ago, duration=_duration, pretty=_pretty)
+ENV.filters.update(when=_when, ago=_ago, duration=_duration, pretty=_pretty, iso_minute=_iso_minute)
 
 
 class Forbidden(HookRuntimeError):
