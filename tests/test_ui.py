@@ -274,7 +274,7 @@ async def test_deliveries_list_pages_newest_first_and_refuses_bad_filters(
     newest = await runtime_ui.deliveries.list(org="acme", event_id=ids[-1])
     assert events(first.text)[0] == newest[0].id
     assert bad.status_code == 422 and "status" in bad.text
-    assert not events(future.text) and not events(past.text) and len(events(recent.text)) == 50
+    assert not events(future.text) and not events(past.text) and len(set(events(recent.text))) == 50
     assert 'value="2999-01-01T00:00"' in future.text
 
 
