@@ -306,3 +306,19 @@ async def test_docs_page_is_self_contained(runtime_ui: HookRuntime) -> None:
     for text in (page.text, script.text):
         assert not re.search(r"(src|href)=\"(https?:)?//", text)
         assert "http://" not in text and "https://" not in text
+
+
+async def test_overview_of_a_busy_window_counts_the_newest_and_says_so(
+    runtime_ui: HookRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hookruntime.ui import stats
+
+    monkeypatch.setattr(stats, "SAMPLE", 2)
+    key = await runtime_ui.keys.create(org="acme", scopes=ALL)
+    async with LoopbackReceiver(lambda _r: Reply(500)) as receiver:
+        for _ in range(2):
+            await dead_delivery(runtime_ui, receiver, "acme")  # 3 dead in all
+        async with client(runtime_ui) as http:
+            await sign_in(http, key.key)
+            response = await http.get("/ui/")
+    assert "the figures count the newest 2 deliveries" in response.text

@@ -69,7 +69,10 @@ class DeliveryFilter:
         return {k: v for k, v in vars(self).items() if v is not None}
 
     def where(self, query: Select[Any], org: str) -> Select[Any]:
-        query = query.where(DELIVERIES.c.org_id == org)
+        if self.event_id is None:
+            query = query.where(DELIVERIES.c.org_id == org)
+        else:  # an event's deliveries are few: find them over their own index, not the org's
+            query = query.where(func.coalesce(DELIVERIES.c.org_id, "") == org)
         for column, value in (
             (DELIVERIES.c.status, self.status),
             (DELIVERIES.c.topic, self.topic),
@@ -130,9 +133,14 @@ async def delivery_page(
     cursor = _cursor(before)
     if cursor is not None:
         query = query.where(tuple_(DELIVERIES.c.created_at, DELIVERIES.c.id) < tuple_(*cursor))
-    query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.id.desc()).limit(PAGE + 1)
+    if wanted.event_id is None:
+        query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.id.desc())
+    # else: one event's few deliveries, found over their own index and sorted here; an
+    # ORDER BY would lead the planner down the org's whole history instead.
+    query = query.limit(PAGE + 1)
     async with runtime.database.engine.connect() as conn:
         rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+    rows.sort(key=lambda r: (r["created_at"], r["id"]), reverse=True)
     following = None
     if len(rows) > PAGE:
         rows = rows[:PAGE]
