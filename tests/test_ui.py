@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,9 +20,9 @@ Client = httpx.AsyncClient
 
 
 @pytest.fixture
-async def runtime_ui(tmp_path: Path, master_key: str) -> AsyncIterator[HookRuntime]:
+async def runtime_ui(database_url: str, master_key: str) -> AsyncIterator[HookRuntime]:
     runtime = HookRuntime(
-        f"sqlite:///{tmp_path / 'ui.db'}",
+        database_url,
         master_key=master_key,
         allow_private_targets=True,
         workers=1,
