@@ -321,3 +321,55 @@ async def test_overview_of_a_busy_window_counts_the_newest_and_says_so(
             await sign_in(http, key.key)
             response = await http.get("/ui/")
     assert "the figures count the newest 2 deliveries" in response.text
+
+
+async def test_topic_scopes_hide_deliveries_and_registrations_of_scoped_topics(
+    runtime_ui: HookRuntime,
+) -> None:
+    plain = await runtime_ui.keys.create(org="acme", scopes=ALL)
+    scoped = await runtime_ui.keys.create(org="acme", scopes=[*ALL, "customers"])
+    async with LoopbackReceiver(lambda _r: Reply(500)) as receiver:
+        reg = await runtime_ui.registrations.create(
+            org="acme", topics=["customers.created"], url=receiver.url, retry_schedule=[]
+        )
+        sample = runtime_ui.catalog["customers.created"].sample
+        event_id = await runtime_ui.emit("customers.created", dict(sample), org="acme")
+
+        async def dead() -> str | None:
+            found = await runtime_ui.deliveries.list(org="acme", event_id=event_id, status="dead")
+            return found[0].id if found else None
+
+        delivery_id = await eventually(dead)
+        async with client(runtime_ui) as http:
+            await sign_in(http, plain.key)
+            listing = await http.get("/ui/deliveries")
+            detail = await http.get(f"/ui/deliveries/{delivery_id}")
+            by_topic = await http.get("/ui/deliveries", params={"topic": "customers.created"})
+            registrations = await http.get("/ui/registrations")
+            registration = await http.get(f"/ui/registrations/{reg.id}")
+            retry = await http.post(
+                f"/ui/deliveries/{delivery_id}/retry", data={"csrf": csrf_of(listing.text)}
+            )
+            retry_all = await http.get("/ui/deliveries/retry", params={"status": "dead"})
+            visible = await dead_delivery(runtime_ui, receiver, "acme")
+            before = await runtime_ui.deliveries.get(delivery_id, org="acme")
+            confirm = await http.get("/ui/deliveries/retry", params={"status": "dead"})
+            done = await http.post(
+                "/ui/deliveries/retry",
+                data={"csrf": csrf_of(confirm.text), "status": "dead"},
+                follow_redirects=True,
+            )
+            after = await runtime_ui.deliveries.get(delivery_id, org="acme")
+        async with client(runtime_ui) as http:
+            await sign_in(http, scoped.key)
+            allowed = await http.get(f"/ui/deliveries/{delivery_id}")
+            allowed_list = await http.get("/ui/deliveries")
+    assert delivery_id not in listing.text and reg.id not in registrations.text
+    assert [r.status_code for r in (detail, by_topic, registration, retry)] == [403] * 4
+    assert "customers" in detail.text
+    assert re.search(r'id="match-count">0<', retry_all.text)
+    assert (await runtime_ui.deliveries.get(delivery_id, org="acme")).status == "dead"
+    assert allowed.status_code == 200 and delivery_id in allowed_list.text
+    assert re.search(r'id="match-count">1<', confirm.text)
+    assert "1 of 1 deliveries restarted" in done.text and visible not in confirm.text
+    assert (after.status, after.updated_at) == ("dead", before.updated_at)

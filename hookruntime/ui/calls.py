@@ -98,7 +98,11 @@ def _calls(rows: list[dict[str, Any]], catalog: Catalog, policies: dict[str, Any
     return found
 
 
-async def _read(runtime: HookRuntime, org: str, query: Any) -> list[Call]:
+async def _read(runtime: HookRuntime, session: Session, query: Any) -> list[Call]:
+    org = session.org
+    hidden = session.hidden(runtime.catalog)
+    if hidden:
+        query = query.where(ATTEMPTS.c.topic.not_in(sorted(hidden)))
     policies = select(REGISTRATIONS.c.id, REGISTRATIONS.c.on_failure).where(
         REGISTRATIONS.c.org_id == org
     )
@@ -117,7 +121,7 @@ class CallViews:
             .order_by(ATTEMPTS.c.created_at.desc())
             .limit(RECENT_ROWS)
         )
-        calls = await _read(runtime, session.org, query)
+        calls = await _read(runtime, session, query)
         return page(request, "calls.html", session, calls=calls[:50], now=time.time())
 
     async def detail(self, request: Request, session: Session) -> Response:
@@ -132,7 +136,7 @@ class CallViews:
             ATTEMPTS.c.org_id == session.org,
             ATTEMPTS.c.call_id == call_id,
         )
-        calls = await _read(runtime_of(request), session.org, query)
+        calls = await _read(runtime_of(request), session, query)
         if not calls:
             raise NotFoundError(f"no call {call_id!r} in org {session.org!r}")
         return page(request, "call.html", session, call=calls[0])

@@ -13,7 +13,14 @@ from starlette.responses import Response
 
 from ..errors import HookRuntimeError, NotFoundError, ValidationError
 from ..queue.deliveries import STATUSES
-from .queries import COUNT_CAP, DeliveryFilter, capped_count, delivery_page, registration_urls
+from .queries import (
+    COUNT_CAP,
+    DeliveryFilter,
+    capped_count,
+    delivery_page,
+    matching_topics,
+    registration_urls,
+)
 from .render import page, query_string, read_form, redirect, runtime_of
 from .sessions import Session
 from .wire import rendered_request
@@ -41,8 +48,10 @@ class DeliveryViews:
     async def listing(self, request: Request, session: Session) -> Response:
         runtime = runtime_of(request)
         wanted = DeliveryFilter.parse(request.query_params)
+        hidden = session.hidden(runtime.catalog)
+        session.check_topics(runtime.catalog, [wanted.topic] if wanted.topic else [])
         rows, following = await delivery_page(
-            runtime, session.org, wanted, request.query_params.get("before")
+            runtime, session.org, wanted, request.query_params.get("before"), hidden
         )
         urls = await registration_urls(runtime, session.org, [r["registration_id"] for r in rows])
         return page(
@@ -53,7 +62,7 @@ class DeliveryViews:
             urls=urls,
             wanted=wanted,
             statuses=STATUSES,
-            topics=sorted(runtime.catalog),
+            topics=sorted(set(runtime.catalog) - hidden),
             next_url=None
             if following is None
             else "/ui/deliveries" + query_string(**wanted.params(), before=following),
@@ -63,6 +72,7 @@ class DeliveryViews:
     async def detail(self, request: Request, session: Session) -> Response:
         runtime = runtime_of(request)
         found = await runtime.deliveries.get(request.path_params["id"], org=session.org)
+        session.check_topics(runtime.catalog, [found.topic])
         wire = await rendered_request(runtime, session.org, found.registration_id, found.event_id)
         urls = await registration_urls(runtime, session.org, [found.registration_id])
         return page(
@@ -78,15 +88,19 @@ class DeliveryViews:
     async def retry(self, request: Request, session: Session) -> Response:
         await read_form(request, session.csrf)
         delivery_id = request.path_params["id"]
-        await runtime_of(request).deliveries.retry(delivery_id, org=session.org)
+        runtime = runtime_of(request)
+        found = await runtime.deliveries.get(delivery_id, org=session.org)
+        session.check_topics(runtime.catalog, [found.topic])
+        await runtime.deliveries.retry(delivery_id, org=session.org)
         return redirect(f"/ui/deliveries/{delivery_id}?retried=1")
 
     async def confirm_retry_all(self, request: Request, session: Session) -> Response:
         wanted = DeliveryFilter.parse(request.query_params)
         if wanted.status is None:
             wanted = DeliveryFilter(**{**vars(wanted), "status": "dead"})
-        self._retryable(wanted)
-        count = await capped_count(runtime_of(request), session.org, wanted)
+        self._retryable(wanted, session, request)
+        runtime = runtime_of(request)
+        count = await capped_count(runtime, session.org, wanted, session.hidden(runtime.catalog))
         return page(
             request,
             "retry_all.html",
@@ -100,27 +114,38 @@ class DeliveryViews:
     async def retry_all(self, request: Request, session: Session) -> Response:
         fields = await read_form(request, session.csrf)
         wanted = DeliveryFilter.parse(fields)
-        self._retryable(wanted)
+        self._retryable(wanted, session, request)
         job_id = secrets.token_urlsafe(12)
         job = self.jobs[job_id] = Job(session.org, wanted)
         self._forget_old()
         runtime = runtime_of(request)
 
-        def progress(done: int, total: int) -> None:
-            job.done, job.total = done, total
+        hidden = session.hidden(runtime.catalog)
 
         async def run() -> None:
             try:
                 assert wanted.status is not None
-                await runtime.deliveries.retry_many(
-                    org=session.org,
-                    status=wanted.status,
-                    topic=wanted.topic,
-                    registration_id=wanted.registration_id,
-                    since=wanted.since,
-                    until=wanted.until,
-                    progress=progress,
-                )
+                # retry_many cannot leave topics out: a key that may not see some goes
+                # topic by topic over the visible ones that have matches.
+                topics: list[str | None] = [wanted.topic]
+                if wanted.topic is None and hidden:
+                    topics = [*await matching_topics(runtime, session.org, wanted, hidden)]
+                job.total = await capped_count(runtime, session.org, wanted, hidden, cap=None)
+                for topic in topics:
+                    base = job.done
+
+                    def progress(done: int, _total: int, base: int = base) -> None:
+                        job.done = base + done
+
+                    await runtime.deliveries.retry_many(
+                        org=session.org,
+                        status=wanted.status,
+                        topic=topic,
+                        registration_id=wanted.registration_id,
+                        since=wanted.since,
+                        until=wanted.until,
+                        progress=progress,
+                    )
             except HookRuntimeError as exc:
                 job.error = str(exc)
             finally:
@@ -135,7 +160,9 @@ class DeliveryViews:
         return page(request, "job.html", session, job=job)
 
     @staticmethod
-    def _retryable(wanted: DeliveryFilter) -> None:
+    def _retryable(wanted: DeliveryFilter, session: Session, request: Request) -> None:
+        catalog = runtime_of(request).catalog
+        session.check_topics(catalog, [wanted.topic] if wanted.topic else [])
         if wanted.status not in RETRYABLE:
             raise ValidationError.single("status", f"only {', '.join(RETRYABLE)} can be retried")
         if wanted.event_id is not None:

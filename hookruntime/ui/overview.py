@@ -58,10 +58,15 @@ async def overview(request: Request, session: Session) -> Response:
     runtime = runtime_of(request)
     stats = None
     if session.can("deliveries:read"):
-        stats = await collect(runtime, session.org, window)
+        stats = await collect(runtime, session.org, window, session.hidden(runtime.catalog))
     registrations = []
     if session.can("webhooks:manage"):
-        registrations = await runtime.registrations.list(org=session.org, limit=1000)
+        hidden = session.hidden(runtime.catalog)
+        registrations = [
+            r
+            for r in await runtime.registrations.list(org=session.org, limit=1000)
+            if not hidden & set(r.topics)
+        ]
     disabled = [r for r in registrations if not r.active]
     open_breakers = [
         (r, runtime.breakers[r.id].state)

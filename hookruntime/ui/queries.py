@@ -23,6 +23,7 @@ __all__ = [
     "DeliveryFilter",
     "capped_count",
     "delivery_page",
+    "matching_topics",
     "registration_urls",
 ]
 
@@ -68,7 +69,9 @@ class DeliveryFilter:
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}
 
-    def where(self, query: Select[Any], org: str) -> Select[Any]:
+    def where(
+        self, query: Select[Any], org: str, hidden: frozenset[str] = frozenset()
+    ) -> Select[Any]:
         if self.event_id is None:
             query = query.where(DELIVERIES.c.org_id == org)
         else:  # an event's deliveries are few: find them over their own index, not the org's
@@ -81,6 +84,8 @@ class DeliveryFilter:
         ):
             if value is not None:
                 query = query.where(column == value)
+        if hidden:
+            query = query.where(DELIVERIES.c.topic.not_in(sorted(hidden)))
         if self.since is not None:
             query = query.where(DELIVERIES.c.created_at >= self.since)
         if self.until is not None:
@@ -113,7 +118,11 @@ def _cursor(raw: str | None) -> tuple[float, str] | None:
 
 
 async def delivery_page(
-    runtime: HookRuntime, org: str, wanted: DeliveryFilter, before: str | None
+    runtime: HookRuntime,
+    org: str,
+    wanted: DeliveryFilter,
+    before: str | None,
+    hidden: frozenset[str] = frozenset(),
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of deliveries, newest first, and the cursor of the next page."""
     columns = [
@@ -129,7 +138,7 @@ async def delivery_page(
         DELIVERIES.c.created_at,
         DELIVERIES.c.updated_at,
     ]
-    query = wanted.where(select(*columns), org)
+    query = wanted.where(select(*columns), org, hidden)
     cursor = _cursor(before)
     if cursor is not None:
         query = query.where(tuple_(DELIVERIES.c.created_at, DELIVERIES.c.id) < tuple_(*cursor))
@@ -148,11 +157,30 @@ async def delivery_page(
     return rows, following
 
 
-async def capped_count(runtime: HookRuntime, org: str, wanted: DeliveryFilter) -> int:
-    """How many deliveries match, counting at most COUNT_CAP + 1."""
-    inner = wanted.where(select(DELIVERIES.c.id), org).limit(COUNT_CAP + 1).subquery()
+async def capped_count(
+    runtime: HookRuntime,
+    org: str,
+    wanted: DeliveryFilter,
+    hidden: frozenset[str] = frozenset(),
+    cap: int | None = COUNT_CAP,
+) -> int:
+    """How many deliveries match, counting at most ``cap`` + 1 (None: all, for a job
+    that goes over them all anyway)."""
+    inner = wanted.where(select(DELIVERIES.c.id), org, hidden)
+    if cap is not None:
+        inner = inner.limit(cap + 1)
     async with runtime.database.engine.connect() as conn:
-        return int((await conn.execute(select(func.count()).select_from(inner))).scalar_one())
+        counted = await conn.execute(select(func.count()).select_from(inner.subquery()))
+        return int(counted.scalar_one())
+
+
+async def matching_topics(
+    runtime: HookRuntime, org: str, wanted: DeliveryFilter, hidden: frozenset[str]
+) -> list[str]:
+    """The visible topics that have deliveries matching ``wanted``."""
+    query = wanted.where(select(DELIVERIES.c.topic).distinct(), org, hidden)
+    async with runtime.database.engine.connect() as conn:
+        return sorted((await conn.execute(query)).scalars())
 
 
 async def registration_urls(runtime: HookRuntime, org: str, ids: Sequence[str]) -> dict[str, str]:

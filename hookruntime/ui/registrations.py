@@ -9,6 +9,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..registrations import Registration
 from ..runtime import HookRuntime
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 from .render import page, read_form, redirect, runtime_of
@@ -62,7 +63,12 @@ async def recent_attempts(
 class RegistrationViews:
     async def listing(self, request: Request, session: Session) -> Response:
         runtime = runtime_of(request)
-        items = await runtime.registrations.list(org=session.org, limit=1000)
+        hidden = session.hidden(runtime.catalog)
+        items = [
+            r
+            for r in await runtime.registrations.list(org=session.org, limit=1000)
+            if not hidden & set(r.topics)
+        ]
         health = await _health(runtime, session.org)
         breakers = {r.id: runtime.breakers[r.id].state for r in items}
         return page(
@@ -76,7 +82,7 @@ class RegistrationViews:
 
     async def detail(self, request: Request, session: Session, **shown: Any) -> Response:
         runtime = runtime_of(request)
-        registration = await runtime.registrations.get(request.path_params["id"], org=session.org)
+        registration = await self._visible(request, session)
         health = (await _health(runtime, session.org)).get(registration.id)
         attempts = await recent_attempts(runtime, session.org, registration.id)
         return page(
@@ -93,8 +99,16 @@ class RegistrationViews:
     async def show(self, request: Request, session: Session) -> Response:
         return await self.detail(request, session, done=request.query_params.get("done"))
 
+    @staticmethod
+    async def _visible(request: Request, session: Session) -> Registration:
+        runtime = runtime_of(request)
+        registration = await runtime.registrations.get(request.path_params["id"], org=session.org)
+        session.check_topics(runtime.catalog, registration.topics)
+        return registration
+
     async def toggle(self, request: Request, session: Session) -> Response:
         fields = await read_form(request, session.csrf)
+        await self._visible(request, session)
         registration_id = request.path_params["id"]
         active = fields.get("active") == "true"
         await runtime_of(request).registrations.update(
@@ -110,6 +124,7 @@ class RegistrationViews:
 
     async def rotate(self, request: Request, session: Session) -> Response:
         fields = await read_form(request, session.csrf)
+        await self._visible(request, session)
         rotated = await runtime_of(request).registrations.rotate_secret(
             request.path_params["id"], org=session.org, rev=fields.get("rev", "")
         )
@@ -118,6 +133,7 @@ class RegistrationViews:
 
     async def test(self, request: Request, session: Session) -> Response:
         await read_form(request, session.csrf)
+        await self._visible(request, session)
         registration_id = request.path_params["id"]
         answer = await runtime_of(request).send_test(
             org=session.org, registration_id=registration_id

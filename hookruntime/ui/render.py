@@ -17,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConflictError, HookRuntimeError, NotFoundError, ValidationError
 from ..runtime import HookRuntime
-from .sessions import Session, same
+from .sessions import Forbidden, Session, same
 
 __all__ = [
     "Forbidden",
@@ -84,10 +84,6 @@ ENV = Environment(
     lstrip_blocks=True,
 )
 ENV.filters.update(when=_when, ago=_ago, duration=_duration, pretty=_pretty, iso_minute=_iso_minute)
-
-
-class Forbidden(HookRuntimeError):
-    """The session's key lacks a scope the page needs."""
 
 
 class FormError(HookRuntimeError):

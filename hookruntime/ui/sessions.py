@@ -8,16 +8,27 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..catalog import Catalog
+from ..errors import HookRuntimeError
 from ..runtime import HookRuntime
 from ..store.models import API_KEYS
 
-__all__ = ["COOKIE", "LOGIN_COOKIE", "Session", "SessionStore", "same", "set_cookie"]
+__all__ = [
+    "COOKIE",
+    "LOGIN_COOKIE",
+    "Forbidden",
+    "Session",
+    "SessionStore",
+    "same",
+    "set_cookie",
+]
 
 COOKIE = "hookruntime_session"
 #: Holds the sign-in form's CSRF token (double submit) before there is a session.
@@ -37,6 +48,22 @@ class Session:
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
+
+    def hidden(self, catalog: Catalog) -> frozenset[str]:
+        """Topics whose scopes this key lacks: their registrations, deliveries and calls
+        are out of its sight, as in the API."""
+        granted = set(self.scopes)
+        return frozenset(t.name for t in catalog.values() if not set(t.scopes) <= granted)
+
+    def check_topics(self, catalog: Catalog, topics: Iterable[str]) -> None:
+        hidden = self.hidden(catalog)
+        missing = sorted({s for t in topics if t in hidden for s in catalog[t].scopes})
+        if missing:
+            raise Forbidden(f"this API key lacks the topic scope(s) {', '.join(missing)}")
+
+
+class Forbidden(HookRuntimeError):
+    """The session's key lacks a scope the page needs."""
 
 
 class SessionStore:

@@ -12,7 +12,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from ..runtime import HookRuntime
 from ..store.models import ATTEMPTS, DELIVERIES
@@ -85,10 +85,13 @@ class Overview:
     oldest_due_age: float | None
 
 
-async def collect(runtime: HookRuntime, org: str, window: str) -> Overview:
+async def collect(
+    runtime: HookRuntime, org: str, window: str, hidden: frozenset[str] = frozenset()
+) -> Overview:
     seconds, count = WINDOWS[window]
     now = time.time()
     since = now - seconds
+    visible = DELIVERIES.c.topic.not_in(sorted(hidden)) if hidden else true()
     recent = (
         select(
             DELIVERIES.c.id,
@@ -97,14 +100,14 @@ async def collect(runtime: HookRuntime, org: str, window: str) -> Overview:
             DELIVERIES.c.status,
             DELIVERIES.c.created_at,
         )
-        .where(DELIVERIES.c.org_id == org, DELIVERIES.c.created_at >= since)
+        .where(DELIVERIES.c.org_id == org, DELIVERIES.c.created_at >= since, visible)
         .order_by(DELIVERIES.c.created_at.desc())
         .limit(SAMPLE)
     )
     latencies = (
         select(ATTEMPTS.c.latency_ms, DELIVERIES.c.topic, DELIVERIES.c.registration_id)
         .join(DELIVERIES, DELIVERIES.c.id == ATTEMPTS.c.delivery_id)
-        .where(DELIVERIES.c.org_id == org, DELIVERIES.c.created_at >= since)
+        .where(DELIVERIES.c.org_id == org, DELIVERIES.c.created_at >= since, visible)
         .limit(SAMPLE)
     )
     # A range, not IS NOT NULL, so that SQLite reads ix_deliveries_next for it too.
@@ -112,10 +115,12 @@ async def collect(runtime: HookRuntime, org: str, window: str) -> Overview:
     # Wrapped so that no planner walks the org's whole history over ix_deliveries_org:
     # the unfinished deliveries, over ix_deliveries_next, are the few.
     of_org = func.coalesce(DELIVERIES.c.org_id, "") == org
-    depth = select(DELIVERIES.c.id).where(unfinished, of_org).limit(COUNT_CAP + 1).subquery()
+    depth = (
+        select(DELIVERIES.c.id).where(unfinished, of_org, visible).limit(COUNT_CAP + 1).subquery()
+    )
     oldest = (
         select(DELIVERIES.c.next_at)
-        .where(unfinished, DELIVERIES.c.next_at <= now, of_org)
+        .where(unfinished, DELIVERIES.c.next_at <= now, of_org, visible)
         .order_by(DELIVERIES.c.next_at)
         .limit(1)
     )
