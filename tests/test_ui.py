@@ -373,3 +373,43 @@ async def test_topic_scopes_hide_deliveries_and_registrations_of_scoped_topics(
     assert re.search(r'id="match-count">1<', confirm.text)
     assert "1 of 1 deliveries restarted" in done.text and visible not in confirm.text
     assert (after.status, after.updated_at) == ("dead", before.updated_at)
+
+
+async def test_bad_input_is_answered_4xx_never_5xx(runtime_ui: HookRuntime) -> None:
+    key = await runtime_ui.keys.create(org="acme", scopes=ALL)
+    async with client(runtime_ui) as http:
+        await sign_in(http, key.key)
+        csrf = csrf_of((await http.get("/ui/")).text)
+        gets = [
+            "/ui/deliveries?since=tomorrow",
+            "/ui/deliveries?until=nan",
+            "/ui/deliveries?before=%00~",
+            "/ui/deliveries?status=%FF",
+            "/ui/deliveries/%00",
+            "/ui/deliveries/retry?status=pending",
+            "/ui/deliveries/retry?status=dead&event_id=evt_x",
+            "/ui/registrations/nope",
+            "/ui/calls/call_zzzzzzzzzzzzzzzzzzzzzzzzzz",
+            "/ui/calls/nope",
+            "/ui/jobs/nope",
+            "/ui/?window=century",
+        ]
+        answers = [(path, (await http.get(path)).status_code) for path in gets]
+        posts = [
+            ("/ui/deliveries/retry", {"csrf": csrf, "status": "delivering"}),
+            ("/ui/deliveries/dlv_nope/retry", {"csrf": csrf}),
+            ("/ui/registrations/reg_nope/active", {"csrf": csrf, "rev": "", "active": "x"}),
+            ("/ui/registrations/reg_nope/rotate-secret", {"csrf": csrf}),
+            ("/ui/registrations/reg_nope/test", {"csrf": csrf}),
+        ]
+        for path, form in posts:
+            answers.append((path, (await http.post(path, data=form)).status_code))
+        raw = await http.post(
+            "/ui/signout",
+            content=b"csrf=\xff\xfe",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        answers.append(("signout with bad bytes", raw.status_code))
+        huge = await http.post("/ui/signout", data={"csrf": csrf, "x": "y" * 100_000})
+        answers.append(("huge form", huge.status_code))
+    assert all(200 <= code < 500 for _, code in answers), answers

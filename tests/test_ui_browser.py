@@ -173,3 +173,27 @@ def test_docs_render_every_operation_and_try_one(site: Site) -> None:
             assert outside == []
         finally:
             browser.close()
+
+
+def test_dashboard_works_with_javascript_off(site: Site) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_context(java_script_enabled=False).new_page()
+            page.goto(f"{site.url}/ui/")
+            page.fill("#key", site.key)
+            page.click("button[type=submit]:has-text('Sign in')")
+            page.goto(f"{site.url}/ui/deliveries")
+            page.select_option("select[name=status]", "dead")
+            page.click("button:has-text('Filter')")
+            expect(page.locator(f"a:has-text('{site.dead}')")).to_be_visible()
+            page.click("a:has-text('Retry all matching')")
+            expect(page.locator("#match-count")).to_have_text("1")
+            page.click("button:has-text('Retry them')")
+            expect(page.locator("#job-progress")).to_contain_text("1 of 1")
+            page.click("button:has-text('Sign out')")
+            expect(page.locator("#key")).to_be_visible()
+        finally:
+            browser.close()
