@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from starlette.background import BackgroundTask
@@ -119,7 +120,6 @@ class DeliveryViews:
         job = self.jobs[job_id] = Job(session.org, wanted)
         self._forget_old()
         runtime = runtime_of(request)
-
         hidden = session.hidden(runtime.catalog)
 
         async def run() -> None:
@@ -174,7 +174,8 @@ class DeliveryViews:
             del self.jobs[key]
 
 
-def redirect_with_task(url: str, work: object) -> Response:
+def redirect_with_task(url: str, work: Callable[[], Awaitable[None]]) -> Response:
+    """Redirect at once, then run ``work`` (the page redirected to shows its progress)."""
     response = redirect(url)
-    response.background = BackgroundTask(work)  # type: ignore[arg-type]
+    response.background = BackgroundTask(work)
     return response
