@@ -7,6 +7,7 @@ Every list is one indexed, keyset-paginated query scoped by org (newest first ov
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,10 +25,12 @@ __all__ = [
     "capped_count",
     "delivery_page",
     "matching_topics",
+    "plausible_id",
     "registration_urls",
 ]
 
 PAGE = 50
+_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: Counts stop here: "10,000+" is as useful to a person as the exact number.
 COUNT_CAP = 10_000
 
@@ -45,11 +48,15 @@ class DeliveryFilter:
     def parse(cls, params: Any) -> DeliveryFilter:
         """From query parameters or form fields; empty values mean no filter."""
 
-        def text(name: str) -> str | None:
-            value = (params.get(name) or "").strip()
-            return value[:200] or None
-
         errors = []
+
+        def text(name: str) -> str | None:
+            value = (params.get(name) or "").strip()[:200]
+            if any(ord(c) < 32 for c in value):  # PostgreSQL refuses NUL in text
+                errors.append(FieldError(name, "must not hold control characters"))
+                return None
+            return value or None
+
         status = text("status")
         if status is not None and status not in STATUSES:
             errors.append(FieldError("status", f"one of {', '.join(STATUSES)}"))
@@ -114,7 +121,13 @@ def _cursor(raw: str | None) -> tuple[float, str] | None:
         value = float(moment)
     except ValueError:
         return None
-    return (value, last_id) if math.isfinite(value) and last_id else None
+    return (value, last_id) if math.isfinite(value) and plausible_id(last_id) else None
+
+
+def plausible_id(value: str) -> bool:
+    """Could ``value`` be one of our ids? Anything else matches nothing, and is not sent
+    to the database (PostgreSQL refuses some bytes outright)."""
+    return _ID.fullmatch(value) is not None
 
 
 async def delivery_page(

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConflictError, HookRuntimeError, NotFoundError, ValidationError
 from ..runtime import HookRuntime
+from .queries import plausible_id
 from .sessions import Forbidden, Session, same
 
 __all__ = [
@@ -154,6 +155,9 @@ def safe(
     """Errors as HTML pages with the API's status codes, never a 5xx for bad input."""
 
     async def endpoint(request: Request) -> Response:
+        for value in request.path_params.values():
+            if not plausible_id(str(value)):
+                return page(request, "error.html", None, 404, title="Not found", detail="")
         try:
             return await handler(request)
         except FormError as exc:
