@@ -34,6 +34,7 @@ async def test_disable_then_enable_a_registration(runtime_ui: HookRuntime) -> No
             f"/ui/registrations/{reg.id}/active", data=form, follow_redirects=True
         )
         assert "Registration disabled" in off.text
+        assert "Retry schedule</dt><dd>profile default</dd>" in shown.text
         assert not (await runtime_ui.registrations.get(reg.id, org="acme")).active
         stale = await http.post(f"/ui/registrations/{reg.id}/active", data=form)
         assert stale.status_code == 409
@@ -104,6 +105,17 @@ async def test_registration_pages_follow_org_and_scope(runtime_ui: HookRuntime) 
                 data={"csrf": csrf_of(listing.text), "rev": theirs.rev, "active": "false"},
             )
     assert refused.status_code == 403
+    shown = await dead_registration_page(runtime_ui, manager.key, receiver)
+    assert "no retries; at most 1 attempt</dd>" in shown
     assert theirs.id not in listing.text
     assert missing.status_code == 404 and toggle.status_code == 404
     assert (await runtime_ui.registrations.get(theirs.id, org="globex")).active
+
+
+async def dead_registration_page(runtime: HookRuntime, key: str, receiver: LoopbackReceiver) -> str:
+    reg = await runtime.registrations.create(
+        org="acme", topics=["profile_updated"], url=receiver.url, retry_schedule=[], max_attempts=1
+    )
+    async with client(runtime) as http:
+        await sign_in(http, key)
+        return (await http.get(f"/ui/registrations/{reg.id}")).text
