@@ -14,6 +14,7 @@ from starlette.routing import Route
 from ..errors import HookRuntimeError
 from ..observe import CONTENT_TYPE
 from ..runtime import HookRuntime
+from ..ui import dashboard_routes
 from . import events, registrations
 from .io import require
 from .openapi import openapi
@@ -96,7 +97,7 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         for path, handlers in by_path.items()
     ]
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *dashboard_routes()],
         exception_handlers={HookRuntimeError: handle_error, HTTPProblem: handle_problem},
         lifespan=lifespan,
     )
