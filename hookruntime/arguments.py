@@ -1,6 +1,6 @@
-"""Checks of the arguments of :class:`~hookruntime.HookRuntime`'s hook methods, so that a
-wrong type is a :class:`~hookruntime.errors.ValidationError` naming the argument, never a
-``TypeError`` or ``ValueError`` from somewhere below.
+"""Checks of the arguments of the public Python API (the hook methods, keys, deliveries),
+so that a wrong type is a :class:`~hookruntime.errors.ValidationError` naming the
+argument, never a ``TypeError``, ``ValueError`` or driver error from somewhere below.
 
 They cost an ``isinstance`` each. Whether an emitted event's ``data`` is JSON is only
 asked once something below has failed on it: encoding it up front would cost an emit
@@ -21,7 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .errors import FieldError, ValidationError
 from .store.orgs import valid_org
 
-__all__ = ["check_hook", "check_json", "check_session", "documents", "json_data"]
+__all__ = ["check_hook", "check_ids", "check_json", "check_session", "documents", "json_data"]
+
+
+_ORG = "must be a string of 1 to 64 letters, digits, . _ -"
 
 
 def check_hook(
@@ -38,7 +41,7 @@ def check_hook(
     if (topic is not None or not optional_topic) and (not isinstance(topic, str) or not topic):
         errors.append(FieldError("topic", f"must be a topic name (a string), not {_kind(topic)}"))
     if not valid_org(org):
-        errors.append(FieldError("org", "must be a string of 1 to 64 letters, digits, . _ -"))
+        errors.append(FieldError("org", _ORG))
     if deadline is not None and (
         isinstance(deadline, bool)
         or not isinstance(deadline, int | float)
@@ -50,6 +53,19 @@ def check_hook(
         errors.append(FieldError("key", f"must be a string or None, not {_kind(key)}"))
     if registration_id is not None and not isinstance(registration_id, str):
         errors.append(FieldError("registration_id", "must be a string or None"))
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_ids(org: object, **ids: object) -> None:
+    """For the control plane: ``org`` a valid org name, each of ``ids`` a string or None.
+    (On PostgreSQL a number where a text id belongs would fail in the driver.)"""
+    errors = [] if valid_org(org) else [FieldError("org", _ORG)]
+    errors.extend(
+        FieldError(name, f"must be a string, not {_kind(value)}")
+        for name, value in ids.items()
+        if value is not None and not isinstance(value, str)
+    )
     if errors:
         raise ValidationError(errors)
 

@@ -195,3 +195,50 @@ async def test_arguments_of_the_wrong_type_are_validation_errors_naming_them(
     with pytest.raises(ValidationError) as caught:
         await call(sqlite_runtime)
     assert field in [e.field for e in caught.value.errors]
+
+
+CONTROL_PLANE: dict[str, tuple[Call, str]] = {
+    "keys.create scopes None": (lambda r: r.keys.create(org="acme", scopes=None), "scopes"),
+    "keys.create scopes one string": (
+        lambda r: r.keys.create(org="acme", scopes="events:emit"),
+        "scopes",
+    ),
+    "keys.create name not a string": (
+        lambda r: r.keys.create(org="acme", scopes=["events:emit"], name=5),
+        "name",
+    ),
+    "keys.list org not a string": (lambda r: r.keys.list(org=5), "org"),
+    "keys.revoke id not a string": (lambda r: r.keys.revoke(5, org="acme"), "key_id"),
+    "deliveries.list limit a string": (lambda r: r.deliveries.list(org="acme", limit="5"), "limit"),
+    "deliveries.list after not a string": (
+        lambda r: r.deliveries.list(org="acme", after=5),
+        "after",
+    ),
+    "deliveries.list org not a string": (lambda r: r.deliveries.list(org=5), "org"),
+    "deliveries.list event_id not a string": (
+        lambda r: r.deliveries.list(org="acme", event_id=5),
+        "event_id",
+    ),
+    "deliveries.get id not a string": (lambda r: r.deliveries.get(5, org="acme"), "delivery_id"),
+    "deliveries.retry id not a string": (
+        lambda r: r.deliveries.retry(5, org="acme"),
+        "delivery_id",
+    ),
+    "deliveries.retry_many org not a string": (lambda r: r.deliveries.retry_many(org=5), "org"),
+    "deliveries.event id not a string": (lambda r: r.deliveries.event(5, org="acme"), "event_id"),
+}
+
+
+@pytest.mark.parametrize(("call", "field"), CONTROL_PLANE.values(), ids=list(CONTROL_PLANE))
+async def test_control_plane_arguments_of_the_wrong_type_are_validation_errors_on_both_engines(
+    runtime: HookRuntime, call: Call, field: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        await call(runtime)
+    assert field in [e.field for e in caught.value.errors]
+
+
+async def test_authenticating_a_key_that_is_not_a_string_finds_none(
+    sqlite_runtime: HookRuntime,
+) -> None:
+    assert await sqlite_runtime.keys.authenticate(5) is None  # type: ignore[arg-type]
