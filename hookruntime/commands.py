@@ -194,6 +194,8 @@ async def cmd_serve(args: argparse.Namespace) -> int:
         # Opened here rather than in the app's lifespan: a database that cannot be
         # reached is then our one-line error, not a logged traceback.
         async with runtime:
+            bound = listening.getsockname()[1]
+            print(f"serving on http://{args.host}:{bound} (Ctrl+C stops)", file=sys.stderr)
             config = uvicorn.Config(
                 create_app(runtime, manage_lifecycle=False),
                 host=args.host,

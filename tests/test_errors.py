@@ -242,3 +242,12 @@ async def test_authenticating_a_key_that_is_not_a_string_finds_none(
     sqlite_runtime: HookRuntime,
 ) -> None:
     assert await sqlite_runtime.keys.authenticate(5) is None  # type: ignore[arg-type]
+
+
+async def test_a_master_key_file_that_cannot_be_read_is_a_configuration_error(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "hooks.db.key").mkdir()  # in the way of the key file
+    with pytest.raises(ConfigurationError, match="HOOKRUNTIME_MASTER_KEY"):
+        async with HookRuntime(f"sqlite:///{tmp_path / 'hooks.db'}", workers=0, environ={}):
+            pass
