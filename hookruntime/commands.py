@@ -53,7 +53,7 @@ def _listen(host: str, port: int) -> socket.socket:
     one clear error."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family)
+        return socket.create_server((host, port), family=family, backlog=2048)  # as uvicorn
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise HookRuntimeError(f"cannot listen on {host}:{port}: {reason}") from exc
