@@ -35,12 +35,15 @@ from .commands import (
     cmd_worker,
 )
 from .commands import env as _env
+from .config import Settings
 from .errors import (
     ConfigurationError,
     ConflictError,
     HookRuntimeError,
     NotFoundError,
     PluginError,
+    SchemaNotCurrent,
+    StoreUnavailable,
     ValidationError,
 )
 from .observe.logs import LEVELS, configure_logging
@@ -49,13 +52,22 @@ __all__ = ["main"]
 
 EXIT_CODES = """exit codes:
   0  success
-  1  failure (database unreachable, unexpected error)
-  2  bad usage or invalid input
+  1  failure (the database locked or failing, the port in use, an unexpected error)
+  2  bad usage or invalid input (flags or HOOKRUNTIME_* variables)
   3  not found
   4  conflict (stale rev)
-  5  configuration or plugin error
+  5  configuration or plugin error (the database unreachable or not migrated)
   6  a blocking call was denied (`call`)
 """
+
+#: Exit code per error, the first that matches; any other HookRuntimeError is 1.
+_EXIT: tuple[tuple[type[HookRuntimeError] | tuple[type[HookRuntimeError], ...], int], ...] = (
+    (ValidationError, 2),
+    (NotFoundError, 3),
+    (ConflictError, 4),
+    ((ConfigurationError, PluginError, StoreUnavailable, SchemaNotCurrent), 5),
+    (HookRuntimeError, 1),
+)
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 
@@ -122,9 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "Serve the HTTP API with in-process delivery (SQLite by default).",
     )
     serve.add_argument("--host", default=_env("HOST", "127.0.0.1"), help="HOOKRUNTIME_HOST")
-    serve.add_argument(
-        "--port", type=int, default=int(_env("PORT", "8000") or 8000), help="HOOKRUNTIME_PORT"
-    )
+    serve.add_argument("--port", type=int, help="HOOKRUNTIME_PORT (default 8000)")
     serve.add_argument(
         "--allow-private-targets",
         action="store_true",
@@ -173,8 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--workers",
         type=int,
-        default=int(_env("WORKERS", "1") or 1),
-        help="delivery loops in this process (HOOKRUNTIME_WORKERS)",
+        help="delivery loops in this process (HOOKRUNTIME_WORKERS, default 1)",
     )
     worker.add_argument(
         "--concurrency",
@@ -310,6 +319,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one verb; every error is one line on stderr and a documented exit code."""
     args = _parser().parse_args(argv)
     handler: Handler = args.handler
     if args.log_format not in ("text", "json"):  # from the environment, unchecked by argparse
@@ -321,24 +331,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     serving = args.verb in ("serve", "worker")
     configure_logging(args.log_level or ("info" if serving else "warning"), args.log_format)
     try:
+        Settings.from_env()  # a malformed HOOKRUNTIME_* variable is bad input, said once
+    except ConfigurationError as exc:
+        return _fail(exc, 2)
+    try:
         return eventloop.run(handler, args)
-    except ValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except NotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 3
-    except ConflictError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 4
-    except (ConfigurationError, PluginError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 5
-    except HookRuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a script gets one line, never a traceback
+        error = _sole(exc)
+        for kind, code in _EXIT:
+            if isinstance(error, kind):
+                return _fail(error, code)
+        return _fail(f"unexpected {type(error).__name__}: {error}", 1)
+
+
+def _sole(exc: BaseException) -> BaseException:
+    """The one error inside task groups' exception groups, when there is one."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _fail(error: object, code: int) -> int:
+    text = " ".join(str(error).split())  # one line, even for a multi-line message
+    print(f"error: {text}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

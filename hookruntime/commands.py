@@ -7,15 +7,21 @@ import argparse
 import json
 import logging
 import os
+import socket
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
-from .errors import ValidationError
+from .config import Settings
+from .errors import HookRuntimeError, ValidationError
 from .observe import exporting
 from .runtime import HookRuntime
 from .store.crypto import generate_master_key
+from .store.engine import Database
+from .store.migrate import require_current
 
 __all__ = ["env"]
 
@@ -31,8 +37,30 @@ def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
-def _runtime(args: argparse.Namespace) -> HookRuntime:
-    return HookRuntime(args.database_url, workers=0)
+@asynccontextmanager
+async def _opened(args: argparse.Namespace) -> AsyncIterator[HookRuntime]:
+    """The open runtime of a verb that is not ``migrate``, ``serve`` or ``worker``: it
+    never changes the schema, and refuses a database that is not migrated (a SQLite
+    file that does not exist is left uncreated)."""
+    runtime = HookRuntime(args.database_url, workers=0, auto_migrate=False)
+    database = Database(runtime.settings.database_url)
+    try:
+        await require_current(database)
+    finally:
+        await database.dispose()
+    async with runtime:
+        yield runtime
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts, so that a port in use is
+    one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)  # as uvicorn
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise HookRuntimeError(f"cannot listen on {host}:{port}: {reason}") from exc
 
 
 # -- verbs -------------------------------------------------------------------------
@@ -56,7 +84,7 @@ async def cmd_topics(args: argparse.Namespace) -> int:
 
 
 async def cmd_migrate(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with HookRuntime(args.database_url, workers=0) as runtime:
         _emit(
             args,
             {"migrated": True, "database": runtime.database.dialect},
@@ -72,7 +100,7 @@ async def cmd_master_key(args: argparse.Namespace) -> int:
 
 
 async def cmd_keys_create(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         key = await runtime.keys.create(org=args.org, scopes=args.scope or [], name=args.name)
     data = {"key": key.key, "org": key.org, "scopes": list(key.scopes), "id": key.id}
     _emit(
@@ -84,7 +112,7 @@ async def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 async def cmd_keys_list(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         keys = await runtime.keys.list(org=args.org)
     lines = [
         f"{k.id}  hrk_{k.prefix}_…  {'revoked' if k.revoked_at else 'active':<7}  "
@@ -96,14 +124,14 @@ async def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         await runtime.keys.revoke(args.id, org=args.org)
     _emit(args, {"revoked": args.id}, f"revoked {args.id}")
     return 0
 
 
 async def cmd_registrations_list(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         items = await runtime.registrations.list(org=args.org, topic=args.topic)
     lines = [
         f"{r.id}  rev {r.rev:<12}  {r.profile:<11}  {'active' if r.active else 'inactive':<8}"
@@ -121,7 +149,7 @@ async def cmd_registrations_create(args: argparse.Namespace) -> int:
         if not sep:
             raise ValidationError.single("header", f"{item!r} is not NAME=VALUE")
         headers[name] = value
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         reg = await runtime.registrations.create(
             org=args.org,
             topics=args.topic,
@@ -143,7 +171,7 @@ async def cmd_registrations_create(args: argparse.Namespace) -> int:
 
 
 async def cmd_registrations_delete(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         await runtime.registrations.delete(args.id, org=args.org, rev=args.rev)
     _emit(args, {"deleted": args.id}, f"deleted {args.id}")
     return 0
@@ -164,23 +192,33 @@ async def cmd_serve(args: argparse.Namespace) -> int:
             "HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
             "private networks are allowed. Never run like this in production."
         )
-    # log_config=None: the server's lines go through the tree the CLI configured.
-    config = uvicorn.Config(
-        create_app(runtime), host=args.host, port=args.port, log_config=None, lifespan="on"
-    )
-    log.info(
-        "listening on http://%s:%d",
-        args.host,
-        args.port,
-        extra={"host": args.host, "port": args.port},
-    )
-    await uvicorn.Server(config).serve()
+    port = runtime.settings.port if args.port is None else args.port
+    with _listen(args.host, port) as listening:
+        # Opened here rather than in the app's lifespan: a database that cannot be
+        # reached is then our one-line error, not a logged traceback.
+        async with runtime:
+            bound = listening.getsockname()[1]
+            log.info(
+                "listening on http://%s:%d",
+                args.host,
+                bound,
+                extra={"host": args.host, "port": bound},
+            )
+            # log_config=None: the server's lines go through the tree the CLI configured.
+            config = uvicorn.Config(
+                create_app(runtime, manage_lifecycle=False),
+                host=args.host,
+                port=port,
+                log_config=None,
+                lifespan="on",
+            )
+            await uvicorn.Server(config).serve(sockets=[listening])
     return 0
 
 
 async def cmd_call(args: argparse.Namespace) -> int:
     data = _json_argument(args.data)
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         result = await runtime.call(args.topic, data, org=args.org, deadline=args.deadline)
     verdict = "allowed" if result.allowed else f"denied: {result.reason}"
     lines = [
@@ -210,7 +248,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
     runtime = HookRuntime(
         args.database_url,
-        workers=max(args.workers or 1, 1),
+        workers=max(Settings.from_env().workers if args.workers is None else args.workers, 1),
         concurrency=args.concurrency,
         sender_process=args.sender_process,
         lease=args.lease,
@@ -239,7 +277,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
 
 async def cmd_emit(args: argparse.Namespace) -> int:
     data = _json_argument(args.data)
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         ids, count = await runtime.outbox.publish(args.topic, [data], org=args.org, keys=[args.key])
     _emit(args, {"id": ids[0], "deliveries": count}, f"{ids[0]} ({count} deliveries)")
     return 0
@@ -257,7 +295,7 @@ def _since(text: str | None) -> float | None:
 
 
 async def cmd_deliveries_list(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         items = await runtime.deliveries.list(
             org=args.org,
             status=args.status,
@@ -278,7 +316,7 @@ async def cmd_deliveries_list(args: argparse.Namespace) -> int:
 
 
 async def cmd_deliveries_show(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         item = await runtime.deliveries.get(args.id, org=args.org)
     lines = [
         f"{item.id}  {item.status}  event {item.event_id}  registration {item.registration_id}"
@@ -293,7 +331,7 @@ async def cmd_deliveries_show(args: argparse.Namespace) -> int:
 
 
 async def cmd_deliveries_retry(args: argparse.Namespace) -> int:
-    async with _runtime(args) as runtime:
+    async with _opened(args) as runtime:
         if args.id:
             item = await runtime.deliveries.retry(args.id, org=args.org)
             _emit(args, item.to_dict(), f"{item.id} is {item.status} again")

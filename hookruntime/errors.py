@@ -8,6 +8,9 @@
     ├── NotFoundError           no such object in this org (another org's objects included)
     ├── ConflictError           a stale `rev`, or a duplicate
     ├── StoreError              the database failed underneath us
+    │   ├── StoreUnavailable    no connection: refused, unknown database, refused login, lost
+    │   ├── StoreLocked         another process held the SQLite file's lock too long
+    │   └── SchemaNotCurrent    the database is not migrated (`hookruntime migrate`)
     ├── VerificationError       a receiver could not verify a request's signature
     ├── ReentrancyError         a blocking call made while serving a blocking hook
     └── TransportError          an outbound request got no complete response
@@ -35,7 +38,10 @@ __all__ = [
     "ReentrancyError",
     "RequestTimeout",
     "ResponseTooLarge",
+    "SchemaNotCurrent",
     "StoreError",
+    "StoreLocked",
+    "StoreUnavailable",
     "TargetBlocked",
     "TransportError",
     "UnknownTopicError",
@@ -109,6 +115,21 @@ class ConflictError(HookRuntimeError):
 
 class StoreError(HookRuntimeError):
     """The database failed underneath an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached: refused or lost connection, unknown database or
+    role, a server starting up or shutting down. The message names the URL (never its
+    password)."""
+
+
+class StoreLocked(StoreError):
+    """Another process held the SQLite file's write lock longer than the busy wait."""
+
+
+class SchemaNotCurrent(StoreError):
+    """The database's schema is not at the newest migration; ``hookruntime migrate``
+    brings it there."""
 
 
 class VerificationError(HookRuntimeError):

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from .arguments import check_ids
 from .catalog import Catalog
 from .errors import FieldError, NotFoundError, ValidationError
 from .ids import new_id
@@ -82,20 +83,24 @@ class Keys:
     async def create(
         self, *, org: str, scopes: Iterable[str], name: str | None = None
     ) -> CreatedKey:
-        wanted = tuple(dict.fromkeys(scopes))
         errors = []
         if not valid_org(org):
             errors.append(FieldError("org", f"org {org!r} must be 1 to 64 letters, digits, . _ -"))
-        known = self.known_scopes()
-        errors.extend(
-            FieldError("scopes", f"unknown scope {s!r}; known: {', '.join(sorted(known))}")
-            for s in wanted
-            if s not in known
-        )
-        if not wanted:
-            errors.append(FieldError("scopes", "give at least one scope"))
-        if name is not None and len(name) > 200:
-            errors.append(FieldError("name", "at most 200 characters"))
+        wanted: tuple[str, ...] = ()
+        if isinstance(scopes, str | bytes) or not isinstance(scopes, Iterable):
+            errors.append(FieldError("scopes", "must be a list of scope names"))
+        else:
+            wanted = tuple(dict.fromkeys(scopes))
+            known = self.known_scopes()
+            errors.extend(
+                FieldError("scopes", f"unknown scope {s!r}; known: {', '.join(sorted(known))}")
+                for s in wanted
+                if s not in known
+            )
+            if not wanted:
+                errors.append(FieldError("scopes", "give at least one scope"))
+        if name is not None and (not isinstance(name, str) or len(name) > 200):
+            errors.append(FieldError("name", "a string of at most 200 characters"))
         if errors:
             raise ValidationError(errors)
         prefix = secrets.token_hex(6)
@@ -117,6 +122,8 @@ class Keys:
 
     async def authenticate(self, key: str) -> ApiKeyInfo | None:
         """The key's record when ``key`` is valid and not revoked, else None."""
+        if not isinstance(key, str):
+            return None
         match = _KEY.match(key.strip())
         if match is None:
             return None
@@ -130,11 +137,13 @@ class Keys:
         return _info(row)
 
     async def list(self, *, org: str) -> list[ApiKeyInfo]:
+        check_ids(org)
         query = select(API_KEYS).where(API_KEYS.c.org_id == org).order_by(API_KEYS.c.id)
         async with self._db.session() as session:
             return [_info(row) for row in (await session.execute(query)).mappings()]
 
     async def revoke(self, key_id: str, *, org: str) -> None:
+        check_ids(org, key_id=key_id)
         table = API_KEYS
         async with self._db.writing(), self._db.session() as session, session.begin():
             result = await session.execute(

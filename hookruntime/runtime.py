@@ -23,6 +23,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .arguments import check_hook, check_json, check_session, documents, json_data
 from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
 from .catalog import Catalog
 from .config import Settings
@@ -322,6 +323,8 @@ class HookRuntime:
         """Call every active registration of ``org`` for the blocking ``topic`` at once and
         merge their answers; returns by the deadline (the topic's, or ``deadline`` seconds
         when tighter) whatever the receivers do."""
+        check_hook(topic, org, deadline=deadline)
+        check_json(data)
         self.database  # noqa: B018
         assert self._caller is not None
         return await self._caller.call(topic, data, org=org, deadline=deadline)
@@ -332,6 +335,7 @@ class HookRuntime:
         """Send ``topic``'s sample payload to every registration of ``org`` for it, or to
         one registration (``topic`` then defaults to its first). Queued topics become an
         event (``{"id", "deliveries"}``); blocking ones a call (``{"result": …}``)."""
+        check_hook(topic, org, registration_id=registration_id, optional_topic=True)
         if registration_id is not None:
             registration = await self.registrations.get(registration_id, org=org)
             topic = topic or registration.topics[0]
@@ -362,7 +366,10 @@ class HookRuntime:
     ) -> str:
         """Write one event of the queued ``topic`` to the outbox (in ``session``'s
         transaction when given) and return its id; workers deliver it."""
-        ids, _ = await self.outbox.publish(topic, [data], org=org, keys=[key], session=session)
+        check_hook(topic, org, key=key)
+        check_session(session)
+        with json_data([data]):
+            ids, _ = await self.outbox.publish(topic, [data], org=org, keys=[key], session=session)
         return ids[0]
 
     async def emit_many(
@@ -375,7 +382,11 @@ class HookRuntime:
         session: AsyncSession | None = None,
     ) -> list[str]:
         """Write many events of one topic in one transaction; their ids, in order."""
-        ids, _ = await self.outbox.publish(topic, items, org=org, keys=keys, session=session)
+        check_hook(topic, org)
+        check_session(session)
+        events = documents(items, keys)
+        with json_data(events):
+            ids, _ = await self.outbox.publish(topic, events, org=org, keys=keys, session=session)
         return ids
 
     @property

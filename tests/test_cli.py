@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import anyio
+import asyncpg
 import pytest
 
 
@@ -26,11 +29,14 @@ def run(*args: str, env: dict[str, str], check: bool = True) -> subprocess.Compl
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {
+    """A migrated SQLite file: only migrate, serve and worker change a schema."""
+    variables = {
         **os.environ,
         "HOOKRUNTIME_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "HOOKRUNTIME_ORG": "acme",
     }
+    run("migrate", env=variables)
+    return variables
 
 
 def test_keys_create_prints_the_key_once_as_json(env: dict[str, str]) -> None:
@@ -138,3 +144,120 @@ def test_bench_queued_measures_every_part_in_one_run(env: dict[str, str]) -> Non
         "c_one_process_over_a",
     }
     assert results["d_idle_latency"]["n"] == 200
+
+
+def fails_in_one_line(result: subprocess.CompletedProcess[str], code: int, words: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert words in lines[0]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def bare_env(tmp_path: Path) -> dict[str, str]:
+    """No database made ready beforehand."""
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("HOOKRUNTIME_")}
+    return {**variables, "HOOKRUNTIME_ORG": "acme"}
+
+
+def test_a_malformed_port_variable_is_one_line_exit_2_and_help_still_works(
+    bare_env: dict[str, str], tmp_path: Path
+) -> None:
+    bad = {**bare_env, "HOOKRUNTIME_PORT": "abc"}
+    assert "exit codes" in run("--help", env=bad).stdout
+    assert "--port" in run("serve", "--help", env=bad).stdout
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    fails_in_one_line(
+        run("keys", "list", "--database-url", url, env=bad, check=False), 2, "HOOKRUNTIME_PORT"
+    )
+
+
+def test_serve_on_a_port_in_use_is_one_line_exit_1_naming_the_address(
+    bare_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port), "--database-url", url, env=bare_env, check=False)
+    fails_in_one_line(result, 1, f"127.0.0.1:{port}")
+    assert not (tmp_path / "cli.db").exists()  # refused before the database was touched
+
+
+@pytest.mark.parametrize("verb", [("deliveries", "list"), ("migrate",), ("worker",)])
+def test_a_sqlite_path_in_a_missing_folder_is_one_line_exit_5(
+    bare_env: dict[str, str], tmp_path: Path, verb: tuple[str, ...]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'missing' / 'hooks.db'}"
+    result = run(*verb, "--database-url", url, env=bare_env, check=False)
+    fails_in_one_line(result, 5, str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("verb", [("deliveries", "list"), ("migrate",), ("worker",)])
+def test_a_refused_postgresql_is_one_line_exit_5(
+    bare_env: dict[str, str], master_key: str, verb: tuple[str, ...]
+) -> None:
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{closed_port()}/hooks"
+    variables = {**bare_env, "HOOKRUNTIME_MASTER_KEY": master_key}
+    result = run(*verb, "--database-url", url, env=variables, check=False)
+    fails_in_one_line(result, 5, "127.0.0.1")
+    assert "hunter2" not in result.stderr
+
+
+def test_an_unknown_postgresql_database_is_one_line_exit_5(
+    bare_env: dict[str, str], master_key: str
+) -> None:
+    from conftest import PG_HOST
+
+    url = f"postgresql://postgres@{PG_HOST}:5432/hookruntime_missing_{os.getpid()}"
+    variables = {**bare_env, "HOOKRUNTIME_MASTER_KEY": master_key}
+    result = run("migrate", "--database-url", url, env=variables, check=False)
+    fails_in_one_line(result, 5, "does not exist")
+
+
+async def _tables(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.mark.anyio
+async def test_reading_an_empty_postgresql_asks_for_migrate_and_creates_no_table(
+    bare_env: dict[str, str], empty_pg_url: str, master_key: str
+) -> None:
+    variables = {**bare_env, "HOOKRUNTIME_MASTER_KEY": master_key}
+    result = await anyio.to_thread.run_sync(
+        lambda: run(
+            "deliveries", "list", "--database-url", empty_pg_url, env=variables, check=False
+        )
+    )
+    fails_in_one_line(result, 5, "run `hookruntime migrate`")
+    assert await _tables(empty_pg_url) == 0
+
+
+def test_reading_a_new_sqlite_path_asks_for_migrate_and_creates_no_file(
+    bare_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    for verb in (("deliveries", "list"), ("keys", "list"), ("emit", "punch.create", "{}")):
+        fails_in_one_line(
+            run(*verb, "--database-url", url, env=bare_env, check=False),
+            5,
+            "run `hookruntime migrate`",
+        )
+    assert list(tmp_path.iterdir()) == []

@@ -36,6 +36,8 @@ def _serve() -> Iterator[tuple[str, str]]:
         "HOOKRUNTIME_DATABASE_URL": f"sqlite:///{folder / 'api.db'}",
         "HOOKRUNTIME_WORKERS": "0",
     }
+    cli = [sys.executable, "-m", "hookruntime.cli"]
+    subprocess.run([*cli, "migrate"], env=env, capture_output=True, check=True)
     created = subprocess.run(
         [
             sys.executable,

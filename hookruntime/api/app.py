@@ -15,6 +15,7 @@ from starlette.routing import Route
 from ..errors import HookRuntimeError
 from ..observe import CONTENT_TYPE
 from ..runtime import HookRuntime
+from ..ui import dashboard_routes
 from . import events, registrations
 from .embed import RequireOpen
 from .io import require
@@ -100,7 +101,7 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         for path, handlers in by_path.items()
     ]
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *dashboard_routes()],
         exception_handlers={HookRuntimeError: handle_error, HTTPProblem: handle_problem},
         # Mounted without hookruntime.api.lifespan: a 503 that says so, not a 500 per request.
         middleware=[Middleware(RequireOpen, runtime=runtime)],

@@ -49,7 +49,7 @@ def _topic(body: dict[str, Any]) -> str:
 async def _existing(
     runtime: HookRuntime, org: str, idempotency_key: str
 ) -> tuple[str, str, int] | None:
-    async with runtime.database.engine.connect() as conn:
+    async with runtime.database.connect() as conn:
         row = (
             await conn.execute(
                 select(EVENTS.c.id, EVENTS.c.request_hash).where(

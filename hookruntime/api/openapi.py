@@ -109,6 +109,7 @@ DOCS: dict[
     ("/healthz", "GET"): ("Liveness and database reachability", None, None, 200, _OBJECT, ()),
     ("/openapi.json", "GET"): ("This document", None, None, 200, _OBJECT, ()),
     ("/metrics", "GET"): ("Prometheus metrics (text exposition format)", None, None, 200, None, ()),
+    ("/docs", "GET"): ("This document as an interactive page (HTML)", None, None, 200, None, ()),
     ("/v1/topics", "GET"): ("The catalog of topics", "", None, 200, _OBJECT, ()),
     ("/v1/registrations", "POST"): (
         "Create a registration ({topic,url,secret} is enough)",

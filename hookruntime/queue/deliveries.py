@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, delete, exists, select, update
 
+from ..arguments import check_ids
 from ..errors import ConflictError, FieldError, NotFoundError, ValidationError
 from ..store.engine import Database
 from ..store.models import ATTEMPTS, DELIVERIES, EVENTS
@@ -126,14 +127,12 @@ class Deliveries:
         until: float | None,
         event_id: str | None = None,
     ) -> Select[Any]:
+        check_ids(org, topic=topic, registration_id=registration_id, event_id=event_id)
         errors = []
         if status is not None and status not in STATUSES:
             errors.append(
                 FieldError("status", f"unknown status {status!r}; one of {', '.join(STATUSES)}")
             )
-        for name, text_value in (("topic", topic), ("registration_id", registration_id)):
-            if text_value is not None and not isinstance(text_value, str):
-                errors.append(FieldError(name, "must be a string"))
         for name, moment in (("since", since), ("until", until)):
             if moment is not None and (
                 isinstance(moment, bool)
@@ -173,23 +172,27 @@ class Deliveries:
     ) -> builtins.list[DeliveryView]:
         """Deliveries of ``org`` matching every filter given, oldest first; ``after`` (an
         id) continues a page."""
-        if not 1 <= limit <= 1000:
-            raise ValidationError.single("limit", "must be between 1 and 1000")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValidationError.single("limit", "must be a whole number from 1 to 1000")
+        check_ids(org, after=after)
         query = self._filtered(
             DELIVERIES, org, status, topic, registration_id, since, until, event_id
         )
         if after is not None:
             query = query.where(DELIVERIES.c.id > after)
         query = query.order_by(DELIVERIES.c.id).limit(limit)
-        async with self._db.engine.connect() as conn:
+        async with self._db.connect() as conn:
             return [_view(row) for row in (await conn.execute(query)).mappings()]
 
     async def get(self, delivery_id: str, *, org: str) -> DeliveryView:
         """One delivery with its attempts."""
-        async with self._db.engine.connect() as conn:
+        check_ids(org, delivery_id=delivery_id)
+        async with self._db.connect() as conn:
             return await conn.run_sync(_read, delivery_id, org)
 
     async def retry(self, delivery_id: str, *, org: str) -> DeliveryView:
+        check_ids(org, delivery_id=delivery_id)
+
         def restart(conn: Connection) -> DeliveryView:
             status = conn.execute(
                 select(DELIVERIES.c.status).where(
@@ -224,12 +227,14 @@ class Deliveries:
     ) -> int:
         """Retry every delivery matching the filter, in chunks; ``progress(done, total)``
         is called after each chunk. Returns how many were retried."""
+        if progress is not None and not callable(progress):
+            raise ValidationError.single("progress", "must be a function (done, total)")
         if status not in _RETRYABLE:
             raise ValidationError(
                 [FieldError("status", f"only {', '.join(_RETRYABLE)} deliveries can be retried")]
             )
         query = self._filtered(DELIVERIES.c.id, org, status, topic, registration_id, since, until)
-        async with self._db.engine.connect() as conn:
+        async with self._db.connect() as conn:
             ids = (await conn.execute(query.order_by(DELIVERIES.c.id))).scalars().all()
         done = 0
         for start in range(0, len(ids), _CHUNK):
@@ -259,7 +264,8 @@ class Deliveries:
         )
 
     async def event(self, event_id: str, *, org: str) -> dict[str, Any]:
-        async with self._db.engine.connect() as conn:
+        check_ids(org, event_id=event_id)
+        async with self._db.connect() as conn:
             row = (
                 (
                     await conn.execute(

@@ -63,12 +63,18 @@ class SecretBox:
 
 def load_key_file(path: Path) -> str:
     """The master key kept in ``path``, created (mode 0600) on first use."""
-    if path.exists():
-        return path.read_text().strip()
-    key = generate_master_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        key = generate_master_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read or create the master key file {str(path)!r} ({exc.strerror}); "
+            "set HOOKRUNTIME_MASTER_KEY instead"
+        ) from exc
     log.warning(
         "generated a master key in %s; set HOOKRUNTIME_MASTER_KEY to manage it yourself", path
     )

@@ -6,6 +6,7 @@ given their async drivers (aiosqlite, asyncpg).
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,9 +26,13 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigurationError
-from .sqlite import InlineWriter, sqlite_pragmas
+from .failures import public_url, store_errors
+from .sqlite import InlineWriter, private_file, sqlite_pragmas
 
-__all__ = ["Database", "Dialect", "async_url", "asyncpg_dsn"]
+__all__ = ["BUSY_TIMEOUT", "Database", "Dialect", "async_url", "asyncpg_dsn"]
+
+#: Seconds a SQLite write waits for another process's lock before it fails.
+BUSY_TIMEOUT = 10.0
 
 T = TypeVar("T")
 
@@ -70,28 +75,40 @@ def asyncpg_dsn(url: URL, database: str | None = None) -> str:
 
 
 class Database:
-    """An async engine and its session factory for one database URL."""
+    """An async engine and its session factory for one database URL.
+
+    Every access goes through :meth:`connect`, :meth:`session`, :meth:`begin` or
+    :meth:`transaction`, which raise the database's failures as
+    :class:`~hookruntime.errors.StoreError` (see :mod:`.failures`). A SQLite file is
+    created readable by its owner only: it holds event payloads."""
 
     def __init__(self, url: str) -> None:
         self.url, self.dialect = async_url(url)
+        path = self.path
+        if path is not None and not path.parent.is_dir():
+            raise ConfigurationError(
+                f"the folder {str(path.parent)!r} of the SQLite database does not exist"
+            )
+        busy = BUSY_TIMEOUT
         options: dict[str, Any] = {}
         if self.dialect == "sqlite":
             if self.memory:
                 options["poolclass"] = StaticPool
-            options["connect_args"] = {"timeout": 10}
+            options["connect_args"] = {"timeout": busy}
         else:
             options.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas(10_000))
+            event.listen(self.engine.sync_engine, "connect", sqlite_pragmas(int(busy * 1000)))
+        if path is not None:
+            event.listen(self.engine.sync_engine, "do_connect", private_file(path))
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps
         # in growing steps (busy_timeout). Taking turns in-process instead keeps the
         # outbox, the claims and the result writes from sleeping on each other.
         self._writer = anyio.Lock() if self.dialect == "sqlite" else None
         # Hot-path writes on a SQLite file run inline, in one piece (see .sqlite).
-        path = self.path
-        self._inline = InlineWriter(self.url, path) if path is not None else None
+        self._inline = InlineWriter(self.url, path, busy) if path is not None else None
 
     @property
     def memory(self) -> bool:
@@ -104,8 +121,29 @@ class Database:
             return None
         return Path(self.url.database)
 
-    def session(self) -> AsyncSession:
-        return self.sessions()
+    @property
+    def public_url(self) -> str:
+        """The URL without its password, for messages."""
+        return public_url(self.url)
+
+    def exists(self) -> bool:
+        """False for a SQLite file not created yet (PostgreSQL: always True)."""
+        path = self.path
+        return path is None or os.path.exists(path)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """An ORM session (the control plane's reads and writes)."""
+        with store_errors(self.url):
+            async with self.sessions() as session:
+                yield session
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads."""
+        with store_errors(self.url):
+            async with self.engine.connect() as conn:
+                yield conn
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[None]:
@@ -119,8 +157,9 @@ class Database:
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction on a connection, taking this process's turn on SQLite."""
-        async with self.writing(), self.engine.begin() as conn:
-            yield conn
+        with store_errors(self.url):
+            async with self.writing(), self.engine.begin() as conn:
+                yield conn
 
     async def transaction(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` as one write transaction, committed when it returns.
@@ -128,12 +167,14 @@ class Database:
         ``work`` takes a synchronous connection: on a SQLite file it runs inline, in one
         piece; elsewhere on the async engine's connection (SQLAlchemy's ``run_sync``).
         It may be run twice (the first time rolled back), so it must not act outside
-        the database."""
-        if self._inline is None:
-            async with self.begin() as conn:
-                return await conn.run_sync(work)
-        async with self.writing():
-            return await self._inline.run(work)
+        the database. An IntegrityError is left to the caller, which knows what the
+        constraint means; every other failure is a StoreError."""
+        with store_errors(self.url, integrity=False):
+            if self._inline is None:
+                async with self.writing(), self.engine.begin() as conn:
+                    return await conn.run_sync(work)
+            async with self.writing():
+                return await self._inline.run(work)
 
     async def execute(
         self, statement: Executable, rows: list[dict[str, Any]] | None = None
@@ -142,8 +183,8 @@ class Database:
         await self.transaction(lambda conn: conn.execute(statement, rows))
 
     async def ping(self) -> None:
-        """One round trip; raises when the database cannot be reached."""
-        async with self.engine.connect() as conn:
+        """One round trip; raises StoreUnavailable when the database cannot be reached."""
+        async with self.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:

@@ -13,18 +13,20 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
+from ..errors import SchemaNotCurrent
 from .engine import Database
 from .models import metadata
 
-__all__ = ["MIGRATIONS", "migrate", "schema_drift"]
+__all__ = ["MIGRATIONS", "migrate", "require_current", "schema_drift"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x686F6F6B  # "hook"
 
 
-def _config(connection: Connection) -> Config:
+def _config(connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -33,10 +35,30 @@ def _config(connection: Connection) -> Config:
 
 async def migrate(database: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (the newest by default)."""
-    async with database.engine.begin() as conn:
+    async with database.begin() as conn:
         if database.dialect == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+
+
+async def require_current(database: Database) -> None:
+    """Raise SchemaNotCurrent unless the schema is at the newest migration. Only reads:
+    a SQLite file that does not exist is not created, and nothing is written."""
+    newest = set(ScriptDirectory.from_config(_config()).get_heads())
+    current: set[str] = set()
+    if database.exists():
+        async with database.connect() as conn:
+            current = set(
+                await conn.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_heads()
+                )
+            )
+    if current != newest:
+        at = ", ".join(sorted(current)) or "no schema"
+        raise SchemaNotCurrent(
+            f"the database {database.public_url} is not migrated (at {at}; newest is "
+            f"{', '.join(sorted(newest))}): run `hookruntime migrate`"
+        )
 
 
 async def schema_drift(database: Database) -> list[Any]:
@@ -46,7 +68,7 @@ async def schema_drift(database: Database) -> list[Any]:
         context = MigrationContext.configure(sync, opts={"compare_type": True})
         return list(compare_metadata(context, metadata))
 
-    async with database.engine.connect() as conn:
+    async with database.connect() as conn:
         return await conn.run_sync(compare)
 
 

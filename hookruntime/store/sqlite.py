@@ -14,7 +14,9 @@ waiting, and runs again on a thread that may wait), and a WAL checkpoint with it
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -26,7 +28,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
-__all__ = ["InlineWriter", "sqlite_pragmas"]
+__all__ = ["InlineWriter", "private_file", "sqlite_pragmas"]
 
 T = TypeVar("T")
 log = logging.getLogger("hookruntime.store")
@@ -51,6 +53,18 @@ def sqlite_pragmas(busy_ms: int, *, checkpoint: bool = True) -> Callable[[Any, A
     return on_connect
 
 
+def private_file(path: Path) -> Callable[..., None]:
+    """A ``do_connect`` listener that creates the database file, when missing, readable
+    and writable by its owner only, before sqlite3 would create it world-readable; its
+    -wal and -shm files take the database file's mode from SQLite itself."""
+
+    def before_connect(*_args: Any) -> None:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+    return before_connect
+
+
 def _immediate_transactions(engine: Engine) -> None:
     """Transactions that take the write lock at BEGIN: a locked file fails at once,
     before any work, never halfway through (sqlite3's own BEGIN comes late, before the
@@ -70,12 +84,14 @@ class InlineWriter:
     """Runs write transactions on one SQLite file. The caller serialises them (one
     in-process writer at a time)."""
 
-    def __init__(self, url: URL, path: Path) -> None:
+    def __init__(self, url: URL, path: Path, busy_timeout: float = 10.0) -> None:
         sync_url = url.set(drivername="sqlite+pysqlite")
         self._inline = create_engine(sync_url, connect_args={"timeout": 0})
-        self._waiting = create_engine(sync_url, connect_args={"timeout": 10})
+        self._waiting = create_engine(sync_url, connect_args={"timeout": busy_timeout})
         event.listen(self._inline, "connect", sqlite_pragmas(0, checkpoint=False))
-        event.listen(self._waiting, "connect", sqlite_pragmas(10_000))
+        event.listen(self._waiting, "connect", sqlite_pragmas(int(busy_timeout * 1000)))
+        for engine in (self._inline, self._waiting):
+            event.listen(engine, "do_connect", private_file(path))
         _immediate_transactions(self._inline)
         _immediate_transactions(self._waiting)
         self._path = path

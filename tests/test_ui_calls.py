@@ -1,0 +1,70 @@
+"""The dashboard's blocking-call and topic pages."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from test_ui import ALL, client, runtime_ui, sign_in
+
+from hookruntime import HookRuntime
+from hookruntime.testing import LoopbackReceiver, Reply
+from hookruntime.ui.calls import call_time
+
+pytestmark = pytest.mark.anyio
+__all__ = ["runtime_ui"]
+CLAIMS = {"sub": "u1", "email": "a@b.c"}
+
+
+async def test_calls_show_each_receiver_the_decision_and_a_waterfall(
+    runtime_ui: HookRuntime,
+) -> None:
+    key = await runtime_ui.keys.create(org="acme", scopes=ALL)
+    sample = runtime_ui.catalog["user_logged_in"].sample
+    async with (
+        LoopbackReceiver(lambda _r: Reply.json({"decision": "allow"})) as allow,
+        LoopbackReceiver(lambda _r: Reply.json({"decision": "deny", "reason": "no"})) as deny,
+    ):
+        for receiver in (allow, deny):
+            await runtime_ui.registrations.create(
+                org="acme", topics=["user_logged_in"], url=receiver.url
+            )
+        result = await runtime_ui.call("user_logged_in", dict(sample), org="acme")
+        assert not result.allowed
+        await runtime_ui.attempts.flush()
+        other = await runtime_ui.keys.create(org="globex", scopes=ALL)
+        async with client(runtime_ui) as http:
+            await sign_in(http, key.key)
+            listing = await http.get("/ui/calls")
+            call_id = re.search(r'href="/ui/calls/(call_[0-9a-z]+)"', listing.text)
+            assert call_id is not None
+            detail = await http.get(f"/ui/calls/{call_id.group(1)}")
+        async with client(runtime_ui) as http:
+            await sign_in(http, other.key)
+            foreign = await http.get(f"/ui/calls/{call_id.group(1)}")
+            foreign_list = await http.get("/ui/calls")
+    assert 'id="call-decision">deny<' in detail.text
+    assert detail.text.count('class="bar ') == 2 and "deadline" in detail.text
+    assert foreign.status_code == 404 and call_id.group(1) not in foreign_list.text
+
+
+def test_call_time_reads_the_time_out_of_a_call_id() -> None:
+    import time
+
+    from hookruntime.ids import new_id
+
+    before = time.time()
+    moment = call_time(new_id("call"))
+    assert moment is not None and before - 0.01 <= moment <= time.time() + 0.01
+    assert call_time("dlv_01m8npjmvxzmjnakrj5m49tset") is None
+    assert call_time("call_not-a-ulid") is None
+
+
+async def test_topics_page_shows_schema_and_sample(runtime_ui: HookRuntime) -> None:
+    key = await runtime_ui.keys.create(org="acme", scopes=["events:emit"])
+    async with client(runtime_ui) as http:
+        await sign_in(http, key.key)
+        response = await http.get("/ui/topics")
+    assert response.status_code == 200
+    assert 'id="topic-punch.create"' in response.text and "&#34;punch&#34;" in response.text
+    assert "blocking" in response.text and "queued" in response.text
