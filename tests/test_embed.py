@@ -22,10 +22,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Host, Mount, Route, Router
 
 from hookruntime import HookRuntime, HookRuntimeError
 from hookruntime.api import create_app, get_runtime, lifespan
+from hookruntime.api.embed import mounted
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
 
 pytestmark = pytest.mark.anyio
@@ -162,6 +163,18 @@ async def test_a_host_mounting_a_runtime_nothing_opens_refuses_to_start_and_name
     assert "mounted at '/api/hooks' serves a HookRuntime that nothing opens" in caplog.text
     assert "hookruntime.api.lifespan" in caplog.text
     assert_closed(opened)  # refused before opening anything
+
+
+def test_the_walk_finds_the_api_behind_hosts_routers_and_middleware(tmp_path: Path) -> None:
+    runtime = runtime_on(tmp_path / "hooks.db")
+    api = GZipMiddleware(create_app(runtime))
+    app = Starlette(
+        routes=[
+            Route("/", lambda _request: JSONResponse({})),
+            Host("api.example.com", app=Router([Mount("/v2", routes=[Mount("/hooks", api)])])),
+        ]
+    )
+    assert list(mounted(app)) == [("api.example.com/v2/hooks", runtime)]
 
 
 async def test_a_mounted_runtime_the_host_opened_itself_is_accepted(tmp_path: Path) -> None:
