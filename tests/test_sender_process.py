@@ -211,3 +211,21 @@ async def test_a_sender_killed_while_its_worker_writes_to_it_is_replaced(
         answered = outcomes[99]
         assert answered is not None and answered.status == 200
         lanes.close()
+
+
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": True})], ids=["uvloop"])
+async def test_a_stall_of_the_workers_own_loop_does_not_count_as_a_hung_sender(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(remote, "_HUNG_AFTER", 1.0)
+    settings = remote.SenderSettings(
+        concurrency=4, cap=4, grace=1.0, allow_private=True, client_limit=4
+    )
+    lanes = remote.RemoteLanes(settings, lambda key, outcome: None)
+    async with anyio.create_task_group() as group:
+        await group.start(lanes.run)
+        sender = lanes.pid
+        time.sleep(1.5)  # noqa: ASYNC251 - the point: this whole event loop stops
+        await anyio.sleep(1.2)
+        assert lanes.pid == sender, "a live sender was taken for a hung one"
+        lanes.close()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import pickle
 import signal
@@ -81,11 +82,20 @@ async def _send(stream: SocketStream, message: object) -> None:
     await stream.send(_HEADER.pack(len(data)) + data)
 
 
-async def _receive(reader: BufferedByteReceiveStream) -> Any:
-    """The next frame; raises :class:`anyio.EndOfStream` at end of file."""
+async def _receive(reader: BufferedByteReceiveStream, patience: float = math.inf) -> Any:
+    """The next frame; raises :class:`anyio.EndOfStream` at end of file and
+    :class:`TimeoutError` when a frame does not begin, or end, within ``patience``."""
     try:
-        (size,) = _HEADER.unpack(await reader.receive_exactly(_HEADER.size))
-        return pickle.loads(await reader.receive_exactly(size))
+        if patience == math.inf:  # the sender's side: no timer per frame
+            (size,) = _HEADER.unpack(await reader.receive_exactly(_HEADER.size))
+            return pickle.loads(await reader.receive_exactly(size))
+        # A timer for each half: one that ran out while this process's own loop was
+        # stalled must not cut a frame that arrived meanwhile (measured: it did).
+        with anyio.fail_after(patience):
+            header = await reader.receive_exactly(_HEADER.size)
+        (size,) = _HEADER.unpack(header)
+        with anyio.fail_after(patience):
+            return pickle.loads(await reader.receive_exactly(size))
     except anyio.IncompleteRead:
         raise anyio.EndOfStream from None
 
@@ -225,18 +235,18 @@ class RemoteLanes:
                 return
 
     async def _collect(self, reader: BufferedByteReceiveStream) -> None:
-        """Report outcomes until the sender closes; return when it has been silent for
-        longer than its heartbeat allows."""
+        """Report outcomes until the sender closes, or until it has been silent for
+        longer than its heartbeat allows (:class:`TimeoutError`)."""
         given, done = self._given, self._done
         while True:
-            with anyio.move_on_after(_HUNG_AFTER):
-                outcomes = await _receive(reader)
-                for key, outcome in outcomes:
-                    given.discard(key)
-                    done(key, None if outcome is None else Outcome(*outcome))
-                continue
-            log.error("the sender process sent nothing for %.0f s", _HUNG_AFTER)
-            return
+            try:
+                outcomes = await _receive(reader, _HUNG_AFTER)
+            except TimeoutError:
+                log.error("the sender process %s sent nothing for %.0f s", self.pid, _HUNG_AFTER)
+                raise
+            for key, outcome in outcomes:
+                given.discard(key)
+                done(key, None if outcome is None else Outcome(*outcome))
 
 
 def _kill(process: Process) -> None:
