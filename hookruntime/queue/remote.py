@@ -1,6 +1,7 @@
 """Sender lanes in a process of their own (``sender_process=True``), so that sending and
 the rest run on two cores: the worker claims, signs, decides and writes (and runs its
-host's emits), its sender process only sends.
+host's emits), its sender process only sends. This module holds the worker's end and
+the frames both ends speak; :mod:`hookruntime.queue.sender` is the sender process.
 
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
 tuples (pickling the dataclasses themselves cost ~12 us per request each way, tuples
@@ -21,13 +22,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import pickle
-import signal
 import socket
 import struct
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +35,9 @@ from anyio.abc import Process, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import HookRuntimeError
-from ..http import HttpClient
-from .lanes import Done, Lanes, Outcome, Request
+from .lanes import Done, Outcome, Request
 
-__all__ = ["RemoteLanes", "SenderSettings"]
+__all__ = ["HEARTBEAT", "PEER_GONE", "RemoteLanes", "SenderSettings", "receive", "send"]
 
 log = logging.getLogger("hookruntime.worker")
 _HEADER = struct.Struct(">I")
@@ -52,19 +50,19 @@ _UNREADY_LIMIT = 6
 #: Python, this package and the HTTP client load in well under this on a busy machine.
 _READY_WITHIN = 30.0
 #: A sender says something at least this often ...
-_HEARTBEAT = 0.5
+HEARTBEAT = 0.5
 #: ... and one silent this long is hung (or stopped); a busy event loop answers sooner.
 _HUNG_AFTER = 5.0
 #: What the socket raises on either end when the other process is gone.
-_PEER_GONE = (
+PEER_GONE = (
     anyio.EndOfStream,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
     ConnectionError,
 )
 #: ... and on the worker's end, also a sender that never got ready in time.
-_SENDER_LOST = (*_PEER_GONE, TimeoutError, OSError)
-_ENTRY = "from hookruntime.queue.remote import main; main()"
+_SENDER_LOST = (*PEER_GONE, TimeoutError, OSError)
+_ENTRY = "from hookruntime.queue.sender import main; main()"
 
 
 @dataclass(frozen=True)
@@ -77,12 +75,12 @@ class SenderSettings:
     log_level: int = logging.WARNING
 
 
-async def _send(stream: SocketStream, message: object) -> None:
+async def send(stream: SocketStream, message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     await stream.send(_HEADER.pack(len(data)) + data)
 
 
-async def _receive(reader: BufferedByteReceiveStream, patience: float = math.inf) -> Any:
+async def receive(reader: BufferedByteReceiveStream, patience: float = math.inf) -> Any:
     """The next frame; raises :class:`anyio.EndOfStream` at end of file and
     :class:`TimeoutError` when a frame does not begin, or end, within ``patience``."""
     try:
@@ -197,8 +195,8 @@ class RemoteLanes:
         was_ready = False
         try:
             with anyio.fail_after(_READY_WITHIN):
-                await _send(stream, self._settings)
-                await _receive(reader)  # "ready"
+                await send(stream, self._settings)
+                await receive(reader)  # "ready"
             was_ready = True
             ready()
             async with anyio.create_task_group() as group:
@@ -229,9 +227,9 @@ class RemoteLanes:
             requests, self._pending = self._pending, []
             if requests:
                 self._given.update(request.key for request in requests)
-                await _send(stream, [_pack(request) for request in requests])
+                await send(stream, [_pack(request) for request in requests])
             if self._closing and not self._pending:
-                await _send(stream, None)
+                await send(stream, None)
                 return
 
     async def _collect(self, reader: BufferedByteReceiveStream) -> None:
@@ -240,7 +238,7 @@ class RemoteLanes:
         given, done = self._given, self._done
         while True:
             try:
-                outcomes = await _receive(reader, _HUNG_AFTER)
+                outcomes = await receive(reader, _HUNG_AFTER)
             except TimeoutError:
                 log.error("the sender process %s sent nothing for %.0f s", self.pid, _HUNG_AFTER)
                 raise
@@ -253,92 +251,3 @@ def _kill(process: Process) -> None:
     if process.returncode is None:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
-
-
-async def _serve(fd: int) -> None:
-    # Stopped by its worker (a close frame, or end of file), not by the signals that a
-    # terminal or a service manager sends the worker's whole process group.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    stream = await SocketStream.from_socket(socket.socket(fileno=fd))
-    try:
-        await _sending(stream)
-    except* _PEER_GONE:
-        # Its worker is gone, and with it whoever would record what is in flight
-        # here: leave now, quietly; those deliveries are redone after their leases.
-        os._exit(1)
-
-
-async def _sending(stream: SocketStream) -> None:
-    reader = BufferedByteReceiveStream(stream)
-    settings: SenderSettings = await _receive(reader)
-    logging.basicConfig(
-        level=settings.log_level, format="%(levelname)s %(name)s[sender %(process)d]: %(message)s"
-    )
-    client = HttpClient(limit=settings.client_limit, allow_private=settings.allow_private)
-    await client.open()
-    await _send(stream, "ready")
-    outcomes: list[tuple[int, tuple[Any, ...] | None]] = []
-    full = anyio.Event()
-
-    def done(key: int, outcome: Outcome | None) -> None:
-        if outcome is None:
-            outcomes.append((key, None))
-        else:
-            o = outcome
-            outcomes.append((key, (o.status, o.error, o.retry_after, o.response, o.latency, o.at)))
-        full.set()
-
-    async def flush() -> None:
-        nonlocal outcomes
-        if outcomes:
-            batch, outcomes = outcomes, []
-            await _send(stream, batch)
-
-    async def flusher() -> None:
-        # Once per turn of the event loop that finished anything: what finished in one
-        # turn goes in one frame, and nothing waits for a timer. A quiet spell still
-        # sends an empty frame now and then, which tells the worker this is alive.
-        nonlocal full
-        while True:
-            with anyio.move_on_after(_HEARTBEAT):
-                await full.wait()
-            full = anyio.Event()
-            if outcomes:
-                await flush()
-            else:
-                await _send(stream, [])
-
-    lanes = Lanes(client, concurrency=settings.concurrency, cap=settings.cap, done=done)
-    stopped = anyio.Event()
-
-    async def run_lanes() -> None:
-        try:
-            await lanes.run()
-        finally:
-            stopped.set()
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(flusher)
-            group.start_soon(run_lanes)
-            while True:
-                message = await _receive(reader)
-                if message is None:
-                    break
-                lanes.put([Request(*values) for values in message])
-            lanes.close()
-            with anyio.move_on_after(settings.grace):
-                await stopped.wait()
-            group.cancel_scope.cancel()
-        await flush()
-    finally:
-        await client.aclose()
-        await stream.aclose()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from .. import eventloop
-
-    args = sys.argv[1:] if argv is None else argv
-    eventloop.run(_serve, int(args[0]))
