@@ -22,6 +22,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
+from .receiver import sign_answer
+
 __all__ = ["LoopbackReceiver", "Received", "Reply", "eventually"]
 
 Behaviour = Literal["answer", "hang", "trickle", "huge", "close"]
@@ -56,6 +58,22 @@ class Reply:
         return cls(
             status, json.dumps(document).encode(), {"Content-Type": "application/json"}, delay
         )
+
+    @classmethod
+    def signed(
+        cls,
+        document: Any,
+        secret: str,
+        request_id: str | None,
+        *,
+        now: float | None = None,
+        status: int = 200,
+    ) -> Reply:
+        """A signed answer to a blocking call (``signed_responses=True``), bound to the
+        request whose id is ``request_id``, as :func:`hookruntime.receiver.sign_answer`
+        makes it; ``now`` back-dates or post-dates its ``iat``."""
+        body = sign_answer(document, secret, request_id, now=now)
+        return cls(status, body, {"Content-Type": "application/jose"})
 
     @classmethod
     def hang(cls) -> Reply:
