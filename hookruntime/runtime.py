@@ -28,6 +28,7 @@ from .catalog import Catalog
 from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
+from .http.httpx_client import HttpxClient
 from .keys import Keys
 from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
@@ -70,6 +71,7 @@ class HookRuntime:
         concurrency: int | None = None,
         sender_process: bool | None = None,
         lease: float | None = None,
+        http_client: str | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
         breaker: BreakerPolicy | None = None,
@@ -84,6 +86,7 @@ class HookRuntime:
             concurrency=concurrency,
             sender_process=sender_process,
             lease=lease,
+            http_client=http_client,
         )
         self.catalog: Catalog = build_catalog(discover() if plugins is None else plugins, PROFILES)
         # Seed 002's WEBHOOK_* settings: read now, so that a bad one fails at construction.
@@ -118,7 +121,8 @@ class HookRuntime:
             box = SecretBox(self._master_key(database))
             if self.auto_migrate:
                 await migrate(database)
-            client = HttpClient(
+            backend = HttpxClient if self.settings.http_client == "httpx" else HttpClient
+            client = backend(
                 limit=max(self.settings.concurrency * 4, 256),
                 allow_private=self.settings.allow_private_targets,
             )
