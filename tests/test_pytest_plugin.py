@@ -1,0 +1,206 @@
+"""The pytest kit, used as a host's test suite uses it: each test here runs a user's test
+file with ``-p hookruntime.pytest_plugin`` under pytester."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+CONFTEST = """
+import pytest
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+
+
+def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_user=textwrap.dedent(source))
+    return pytester.runpytest("-p", "hookruntime.pytest_plugin", "-W", "error", *args)
+
+
+def test_an_emitted_event_is_drained_to_the_receiver_and_asserted(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest
+        from hookruntime.testing import assert_delivered, drain
+
+        pytestmark = pytest.mark.anyio
+
+        async def test_profile_updated_is_delivered(
+            hook_runtime, hook_registration, hook_receiver
+        ):
+            registration = await hook_registration("profile_updated")
+            await hook_runtime.emit("profile_updated", {"id": "u1"}, org="acme")
+            await hook_runtime.emit("profile_updated", {"id": "u2"}, org="acme")
+            await drain(hook_runtime)
+            secret = registration.secret
+            [one] = await assert_delivered(hook_receiver, data={"id": "u1"}, secret=secret)
+            assert one.event_id.startswith("evt")
+            await assert_delivered(hook_runtime, topic="profile_updated", count=2, org="acme")
+            with pytest.raises(AssertionError, match="expected 1 deliveries matching"):
+                await assert_delivered(hook_runtime, topic="profile_updated", count=1)
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_failing_receiver_runs_through_its_fast_retries_within_a_drain(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        import time
+        import pytest
+        from hookruntime.testing import Reply, drain
+
+        pytestmark = pytest.mark.anyio
+
+        async def test_dead_after_four_attempts(hook_runtime, hook_registration, hook_receiver):
+            hook_receiver.handler = lambda request: Reply(500)
+            await hook_registration(["punch.create"])
+            sample = hook_runtime.catalog.get_topic("punch.create").sample
+            started = time.monotonic()
+            await hook_runtime.emit("punch.create", sample, org="acme")
+            await drain(hook_runtime, timeout=5)
+            assert time.monotonic() - started < 3
+            assert len(hook_receiver.received) == 4
+            [dead] = await hook_runtime.deliveries.list(org="acme", status="dead")
+            assert dead.attempts == 4
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_drain_names_the_open_deliveries_when_it_times_out(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest
+        from hookruntime.testing import DrainTimeout, Reply, drain
+
+        pytestmark = pytest.mark.anyio
+
+        async def test_slow_receiver(hook_runtime, hook_registration, hook_receiver):
+            hook_receiver.handler = lambda request: Reply(delay=0.5)
+            await hook_registration("profile_updated", timeout=2)
+            await hook_runtime.emit("profile_updated", {"id": "u1"}, org="acme")
+            expected = r"1 deliveries still open after 0.1 s: .*profile_updated"
+            with pytest.raises(DrainTimeout, match=expected):
+                await drain(hook_runtime, timeout=0.1)
+            await drain(hook_runtime)
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_blocking_call_is_answered_by_the_scripted_receiver(pytester: pytest.Pytester) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest
+        from hookruntime.testing import Reply
+
+        pytestmark = pytest.mark.anyio
+
+        async def test_deny(hook_runtime, hook_registration, hook_receiver):
+            answer = Reply.json({"decision": "deny", "reason": "banned"})
+            hook_receiver.handler = lambda request: answer
+            await hook_registration("user_logged_in")
+            result = await hook_runtime.call("user_logged_in", {"id": "u1"}, org="acme")
+            assert not result.allowed and result.reason == "banned"
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_signed_requests_of_every_profile_verify_as_hookruntime_would_send_them(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        import base64
+        import pytest
+        from hookruntime.errors import ValidationError, VerificationError
+        from hookruntime.receiver import verify
+        from hookruntime.testing import signed_request
+
+        SECRETS = {
+            "standard": "whsec_" + base64.b64encode(b"k" * 24).decode(),
+            "jws": "signature_secret",
+            "servicehook": "servicehook-secret-1234",
+            "envelope": "envelope-secret-with-at-least-32-chars",
+        }
+
+        @pytest.mark.parametrize("profile", sorted(SECRETS))
+        def test_round_trip(profile):
+            secret = SECRETS[profile]
+            headers, body = signed_request(
+                profile, {"id": "u1"}, secret, topic="t", event_id="evt_1"
+            )
+            message = verify(profile, headers, body, secret)
+            assert message.event_id == "evt_1"
+            with pytest.raises(VerificationError):
+                verify(profile, headers, body, secret + "x")
+
+        def test_a_secret_the_profile_cannot_sign_with_is_refused():
+            with pytest.raises(ValidationError, match="at least 32"):
+                signed_request("envelope", {}, "short", topic="t")
+        """,
+    )
+    result.assert_outcomes(passed=5)
+
+
+def test_httpx_mock_intercepts_the_kits_runtime_on_the_httpx_client(
+    pytester: pytest.Pytester,
+) -> None:
+    result = run(
+        pytester,
+        """
+        import pytest
+        from hookruntime.testing import assert_delivered, drain
+
+        pytestmark = pytest.mark.anyio
+
+        @pytest.fixture
+        def hook_runtime_options():
+            return {"http_client": "httpx"}
+
+        async def test_mocked(hook_runtime, hook_registration, httpx_mock):
+            httpx_mock.add_response(url="https://crm.example/hooks")
+            await hook_registration("profile_updated", url="https://crm.example/hooks")
+            await hook_runtime.emit("profile_updated", {"id": "u1"}, org="acme")
+            await drain(hook_runtime)
+            await assert_delivered(hook_runtime, data={"id": "u1"})
+            assert len(httpx_mock.get_requests()) == 1
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_the_fixtures_exist_only_where_the_plugin_is_enabled(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user="def test_uses(hook_runtime):\n    pass\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'hook_runtime' not found*"])
+    pytester.makeconftest(CONFTEST + 'pytest_plugins = ["hookruntime.pytest_plugin"]\n')
+    pytester.makepyfile(
+        test_user="""
+        import pytest
+
+        @pytest.mark.anyio
+        async def test_uses(hook_runtime):
+            assert hook_runtime.workers
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
