@@ -130,7 +130,6 @@ class HookRuntime:
             stack.push_async_callback(client.aclose)
             attempts = AttemptLog(database)
             tasks = await stack.enter_async_context(anyio.create_task_group())
-            stack.push_async_callback(self._drain, attempts)
             tasks.start_soon(attempts.run)
             registrations = Registrations(
                 database, self.catalog, box, allow_private=self.settings.allow_private_targets
@@ -143,6 +142,9 @@ class HookRuntime:
             wakeup = Wakeup()
             self._deliveries = Deliveries(database, wakeup)
             await self._start_workers(stack, tasks, database, directory, client, wakeup)
+            # After the workers' stop, which cancels the task group: unwound first, so the
+            # log's writer still runs to write what it holds.
+            stack.push_async_callback(self._drain, attempts)
             self._outbox = Outbox(
                 database, self.catalog, wakeup, self.workers[0] if self.workers else None
             )

@@ -4,6 +4,7 @@ file with ``-p hookruntime.pytest_plugin`` under pytester."""
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 
@@ -204,3 +205,33 @@ def test_the_fixtures_exist_only_where_the_plugin_is_enabled(pytester: pytest.Py
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+@pytest.mark.anyio
+async def test_a_runtime_closed_right_after_a_blocking_call_closes_at_once_and_logs_it(
+    tmp_path, master_key
+) -> None:
+    # The kit's fixture closes the runtime as soon as a test ends: a blocking call's
+    # attempt row, still lingering in the log's buffer, must be written, not waited on.
+    from sqlalchemy import func, select
+
+    from hookruntime import HookRuntime
+    from hookruntime.store.models import ATTEMPTS
+    from hookruntime.testing import LoopbackReceiver
+
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    async with LoopbackReceiver() as receiver:
+        runtime = HookRuntime(url, master_key=master_key, allow_private_targets=True, workers=1)
+        await runtime.open()
+        await runtime.registrations.create(org="acme", topics=["user_logged_in"], url=receiver.url)
+        await runtime.call("user_logged_in", {"id": "u1"}, org="acme")
+        started = time.monotonic()
+        await runtime.close()
+        assert time.monotonic() - started < 2
+    async with HookRuntime(url, master_key=master_key, workers=0) as reopened:
+        conn = await reopened.database.engine.connect()
+        try:
+            count = await conn.scalar(select(func.count()).select_from(ATTEMPTS))
+        finally:
+            await conn.close()
+    assert count == 1
