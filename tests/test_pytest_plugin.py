@@ -3,8 +3,10 @@ file with ``-p hookruntime.pytest_plugin`` under pytester."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -235,3 +237,12 @@ async def test_a_runtime_closed_right_after_a_blocking_call_closes_at_once_and_l
         finally:
             await conn.close()
     assert count == 1
+
+
+def test_the_readme_examples_of_testing_your_hooks_pass(pytester: pytest.Pytester) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## Testing your hooks", 1)[1].split("\n## ", 1)[0]
+    conftest, tests = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(test_hooks=tests)
+    pytester.runpytest("-W", "error").assert_outcomes(passed=3)
