@@ -20,6 +20,7 @@ from hookruntime.errors import (
     TargetBlocked,
     TransportError,
 )
+from hookruntime.http import httpx_client
 from hookruntime.http.httpx_client import HttpxClient
 from hookruntime.receiver import verify
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
@@ -171,3 +172,50 @@ async def test_httpx_mock_intercepts_a_runtimes_queued_delivery_and_blocking_cal
     assert queued.secret is not None
     assert verify("jws", sent.headers, sent.content, queued.secret).payload["id"] == "u1"
     assert called.headers["content-type"] == "application/jose"
+
+
+async def test_a_guarded_connection_checks_the_address_before_and_the_peer_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Loopback stands in for a public address here: the guard is told it is one.
+    judged: list[str] = []
+
+    def public(address: object) -> None:
+        judged.append(str(address))
+
+    monkeypatch.setattr(httpx_client, "blocked_reason", public)
+    async with LoopbackReceiver() as rx:
+        client = HttpxClient(resolve=Answers("127.0.0.1"))
+        await client.open()
+        try:
+            response = await client.post(
+                f"http://public.example:{rx.port}/hook", {}, b"{}", timeout=2
+            )
+        finally:
+            await client.aclose()
+    assert response.status == 200
+    assert judged == ["127.0.0.1", "127.0.0.1"]  # the resolved address, then the peer
+
+
+async def test_the_peer_is_refused_when_a_check_before_connecting_let_it_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stands for any way an address could pass the first check: the connected peer is
+    # checked again, and nothing is sent to it.
+    real = httpx_client.blocked_reason
+    judged: list[object] = []
+
+    def lenient_once(address: object) -> str | None:
+        judged.append(address)
+        return None if len(judged) == 1 else real(address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(httpx_client, "blocked_reason", lenient_once)
+    async with LoopbackReceiver() as rx:
+        client = HttpxClient(resolve=Answers("127.0.0.1"))
+        await client.open()
+        try:
+            with pytest.raises(TargetBlocked, match="after connecting: 127.0.0.1 is loopback"):
+                await client.post(f"http://public.example:{rx.port}/hook", {}, b"{}", timeout=2)
+        finally:
+            await client.aclose()
+    assert rx.received == []
