@@ -246,7 +246,14 @@ from .store.models import DELIVERIES, EVENTS  # noqa: E402
 if TYPE_CHECKING:
     from .runtime import HookRuntime
 
-__all__ += ["Delivered", "DrainTimeout", "assert_delivered", "drain", "signed_request"]
+__all__ += [
+    "Delivered",
+    "DrainTimeout",
+    "assert_delivered",
+    "drain",
+    "read_request",
+    "signed_request",
+]
 
 
 class DrainTimeout(HookRuntimeError, AssertionError):
@@ -341,7 +348,10 @@ def read_request(request: Received, secret: str | None = None) -> Delivered:
     ``secret``, its signature is checked too (:class:`VerificationError` if it fails)."""
     profile, headers = _profile_of(request.headers), request.headers
     if profile is None:
-        return Delivered(None, None, request.json() if request.body else None)
+        try:
+            return Delivered(None, None, request.json() if request.body else None)
+        except ValueError:  # not JSON: the bytes themselves are what was delivered
+            return Delivered(None, None, request.body)
     if secret is not None:
         verified = verify(profile, headers, request.body, secret)
         topic, event_id, data = verified.topic, verified.event_id, verified.payload
