@@ -65,7 +65,8 @@ Register = Callable[..., Awaitable[Registration]]
 @pytest.fixture
 def hook_runtime_options() -> dict[str, Any]:
     """Extra :class:`~hookruntime.HookRuntime` arguments for ``hook_runtime``; override
-    this fixture to pass ``plugins=[…]``, ``http_client="httpx"``, ``workers=0``…"""
+    this fixture to pass ``plugins=[…]``, ``http_client="httpx"``, a PostgreSQL
+    ``database_url``…"""
     return {}
 
 
@@ -74,6 +75,7 @@ async def hook_runtime(
     tmp_path: Path, hook_runtime_options: dict[str, Any]
 ) -> AsyncIterator[HookRuntime]:
     options: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'hooks.db'}",
         "workers": 1,
         "master_key": generate_master_key(),
         "allow_private_targets": True,
@@ -82,7 +84,7 @@ async def hook_runtime(
         "environ": {},
         **hook_runtime_options,
     }
-    async with HookRuntime(f"sqlite:///{tmp_path / 'hooks.db'}", **options) as runtime:
+    async with HookRuntime(**options) as runtime:
         yield runtime
 
 

@@ -280,3 +280,32 @@ def test_read_request_gives_a_body_of_no_known_profile_as_json_or_bytes() -> Non
     as_json = Received("POST", "/hook", {}, b'{"a": 1}', 0.0)
     assert read_request(as_json) == Delivered(None, None, {"a": 1})
     assert read_request(Received("POST", "/hook", {}, b"not json", 0.0)).data == b"not json"
+
+
+def test_hook_runtime_options_bring_a_hosts_own_plugin_and_database(
+    pytester: pytest.Pytester, pg_url: str, anyio_backend: str
+) -> None:
+    result = run(
+        pytester,
+        f"""
+        import pytest
+        from hookruntime import SimplePlugin, Topic
+        from hookruntime.testing import assert_delivered, drain
+
+        pytestmark = pytest.mark.anyio
+
+        @pytest.fixture
+        def hook_runtime_options():
+            merged = Topic(name="crm.contact_merged", mode="queued", schema={{"type": "object"}},
+                           sample={{"id": "c1"}})
+            return {{"plugins": [SimplePlugin("crm", [merged])], "database_url": "{pg_url}"}}
+
+        async def test_own_topic(hook_runtime, hook_registration, hook_receiver):
+            assert hook_runtime.database.dialect == "postgresql"
+            await hook_registration("crm.contact_merged")
+            await hook_runtime.emit("crm.contact_merged", {{"id": "c1"}}, org="acme")
+            await drain(hook_runtime)
+            await assert_delivered(hook_receiver, topic="crm.contact_merged", count=1)
+        """,
+    )
+    result.assert_outcomes(passed=1)
