@@ -74,6 +74,8 @@ def hook_runtime_options() -> dict[str, Any]:
 async def hook_runtime(
     tmp_path: Path, hook_runtime_options: dict[str, Any]
 ) -> AsyncIterator[HookRuntime]:
+    """An open runtime, closed when the test ends (whatever is still undelivered stays so:
+    ``await drain(hook_runtime)`` first to wait for it)."""
     options: dict[str, Any] = {
         "database_url": f"sqlite:///{tmp_path / 'hooks.db'}",
         "workers": 1,
@@ -90,6 +92,7 @@ async def hook_runtime(
 
 @pytest.fixture
 async def hook_receiver() -> AsyncIterator[LoopbackReceiver]:
+    """A receiver on 127.0.0.1 answering 200 until its ``handler`` says otherwise."""
     async with LoopbackReceiver() as receiver:
         yield receiver
 
