@@ -16,6 +16,7 @@ from .errors import ConfigurationError
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///hookruntime.db"
+HTTP_CLIENTS = ("aiohttp", "httpx")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -43,6 +44,8 @@ class Settings:
     port: int = 8000
     # Prometheus metrics (``GET /metrics``; ``hookruntime worker --metrics-port``).
     metrics: bool = True
+    # "httpx" lets a host's pytest-httpx mocks see hookruntime's requests; aiohttp is faster.
+    http_client: str = "aiohttp"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -67,6 +70,10 @@ class Settings:
             raise ConfigurationError("concurrency must be between 1 and 10000")
         if not 0 < self.port < 65536:
             raise ConfigurationError("port must be between 1 and 65535")
+        if self.http_client not in HTTP_CLIENTS:
+            raise ConfigurationError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}")
+        if self.http_client != "aiohttp" and self.sender_process:
+            raise ConfigurationError("sender_process sends with aiohttp: use http_client=aiohttp")
         if self.registration_concurrency < 1:
             raise ConfigurationError("registration_concurrency must be at least 1")
         if not 2 <= self.lease <= 3600:

@@ -1,4 +1,5 @@
-"""Helpers for receivers: verify a request of any profile, and drop repeated event ids.
+"""Helpers for receivers: verify a request of any profile, drop repeated event ids, and
+sign the answer to a blocking call when its registration requires signed responses.
 
 ::
 
@@ -10,7 +11,11 @@
         handle(message.payload)
 
 Only :class:`~hookruntime.errors.VerificationError` escapes ``verify``; the timestamp
-tolerance is a parameter.
+tolerance is a parameter. A signed answer names the request it answers::
+
+    message = verify("jws", request.headers, await request.body(), secret)
+    return Response(sign_answer({"decision": "allow"}, secret, message.event_id),
+                    media_type="application/jose")
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from .errors import HookRuntimeError, VerificationError
+from .errors import HookRuntimeError, ValidationError, VerificationError
 from .profiles import PROFILES, Verified
+from .profiles.base import compact_json
+from .profiles.jws import jws_sign
 
-__all__ = ["DEFAULT_TOLERANCE", "Deduplicator", "Verified", "verify"]
+__all__ = ["DEFAULT_TOLERANCE", "Deduplicator", "Verified", "sign_answer", "verify"]
 
 DEFAULT_TOLERANCE = 300.0
 
@@ -57,6 +65,25 @@ def verify(
         raise VerificationError(str(exc)) from exc
     except Exception as exc:  # malformed input must never leak a ValueError or KeyError
         raise VerificationError(f"malformed request: {exc!r}") from exc
+
+
+def sign_answer(
+    answer: Mapping[str, Any], secret: str, request_id: str | None, *, now: float | None = None
+) -> bytes:
+    """A compact JWS (HS256) of ``answer`` (``{"decision", "reason", "user_message",
+    "patch"}``) bound to the call it answers: ``request_id`` is the id the request
+    carried (``verify(...).event_id``: the JWS payload's ``webhook_request_id``, or the
+    profile's id header) and ``iat`` the time of signing. The runtime refuses a signed
+    answer naming another request, or signed more than 300 s away from its clock."""
+    if not request_id:
+        raise ValidationError.single("request_id", "give the id the request carried")
+    iat = int(time.time()) if now is None else now
+    claims = {**answer, "webhook_request_id": request_id, "iat": iat}
+    try:
+        payload = compact_json(claims)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError.single("answer", f"is not JSON: {exc}") from None
+    return jws_sign(payload, secret)
 
 
 class Deduplicator:

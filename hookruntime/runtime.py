@@ -29,6 +29,7 @@ from .catalog import Catalog
 from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
+from .http.httpx_client import HttpxClient
 from .keys import Keys
 from .observe import Metrics, Observer
 from .observe.tracing import detect as detect_tracing
@@ -74,6 +75,7 @@ class HookRuntime:
         sender_process: bool | None = None,
         lease: float | None = None,
         metrics: bool | None = None,
+        http_client: str | None = None,
         plugins: Sequence[Plugin] | None = None,
         auto_migrate: bool = True,
         breaker: BreakerPolicy | None = None,
@@ -90,6 +92,7 @@ class HookRuntime:
             sender_process=sender_process,
             lease=lease,
             metrics=metrics,
+            http_client=http_client,
         )
         #: The runtime's Prometheus metrics (None with ``metrics=False``).
         self.metrics = Metrics() if self.settings.metrics else None
@@ -130,7 +133,8 @@ class HookRuntime:
             box = SecretBox(self._master_key(database))
             if self.auto_migrate:
                 await migrate(database)
-            client = HttpClient(
+            backend = HttpxClient if self.settings.http_client == "httpx" else HttpClient
+            client = backend(
                 limit=max(self.settings.concurrency * 4, 256),
                 allow_private=self.settings.allow_private_targets,
             )
@@ -138,7 +142,6 @@ class HookRuntime:
             stack.push_async_callback(client.aclose)
             attempts = AttemptLog(database)
             tasks = await stack.enter_async_context(anyio.create_task_group())
-            stack.push_async_callback(self._drain, attempts)
             tasks.start_soon(attempts.run)
             registrations = Registrations(
                 database, self.catalog, box, allow_private=self.settings.allow_private_targets
@@ -153,6 +156,9 @@ class HookRuntime:
             wakeup = Wakeup()
             self._deliveries = Deliveries(database, wakeup)
             await self._start_workers(stack, tasks, database, directory, client, wakeup)
+            # After the workers' stop, which cancels the task group: unwound first, so the
+            # log's writer still runs to write what it holds.
+            stack.push_async_callback(self._drain, attempts)
             self._outbox = Outbox(
                 database, self.catalog, wakeup, self.workers[0] if self.workers else None
             )

@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from hookruntime import HookRuntime, ReentrancyError, ValidationError
 from hookruntime.blocking import BreakerPolicy, serving_hook
-from hookruntime.profiles.jws import jws_sign
+from hookruntime.receiver import verify
 from hookruntime.testing import LoopbackReceiver, Received, Reply
 
 pytestmark = pytest.mark.anyio
@@ -352,12 +352,15 @@ async def test_a_failed_probe_opens_the_breaker_again(tmp_path, master_key) -> N
 
 
 async def test_signed_responses_are_required_when_asked(hooks: Receivers) -> None:
+    def call_id(request: Received) -> str | None:
+        return verify("jws", request.headers, request.body, SECRET).event_id
+
     await hooks.add(
-        lambda _r: Reply(body=jws_sign(b'{"patch":{"a":1}}', SECRET)), signed_responses=True
+        lambda r: Reply.signed({"patch": {"a": 1}}, SECRET, call_id(r)), signed_responses=True
     )
     await hooks.add(lambda _r: Reply.json({"patch": {"b": 2}}), signed_responses=True)
     await hooks.add(
-        lambda _r: Reply(body=jws_sign(b'{"patch":{"c":3}}', "some_other_secret")),
+        lambda r: Reply.signed({"patch": {"c": 3}}, "some_other_secret", call_id(r)),
         signed_responses=True,
     )
     result, _ = await timed_call(hooks.runtime)

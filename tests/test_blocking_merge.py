@@ -7,7 +7,7 @@ import pytest
 from hookruntime.blocking.answer import ALLOW, InvalidAnswer, read_answer
 from hookruntime.blocking.breaker import Breaker, BreakerPolicy
 from hookruntime.blocking.merge import apply_merge_patch, combine, touches
-from hookruntime.profiles.jws import jws_sign
+from hookruntime.receiver import sign_answer
 
 
 @pytest.mark.parametrize(
@@ -79,10 +79,10 @@ def test_wrong_answers_are_invalid_with_a_precise_message(body: bytes, message: 
 
 
 def test_signed_answers_verify_with_the_shared_secret() -> None:
-    token = jws_sign(b'{"decision":"deny","reason":"r"}', "signature_secret")
-    assert read_answer(200, token, ["signature_secret"]).decision == "deny"
+    token = sign_answer({"decision": "deny", "reason": "r"}, "signature_secret", "call_1")
+    assert read_answer(200, token, ["signature_secret"], request_id="call_1").decision == "deny"
     with pytest.raises(InvalidAnswer, match="response signature"):
-        read_answer(200, token, ["another_secret_x"])
+        read_answer(200, token, ["another_secret_x"], request_id="call_1")
     with pytest.raises(InvalidAnswer, match="response signature"):
         read_answer(200, b'{"decision":"allow"}', ["signature_secret"])
     with pytest.raises(InvalidAnswer, match="body is empty"):

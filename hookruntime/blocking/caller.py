@@ -205,7 +205,10 @@ class BlockingCaller:
             )
         try:
             answer = read_answer(
-                status, response.body, target.secrets if target.signed_responses else None
+                status,
+                response.body,
+                target.secrets if target.signed_responses else None,
+                request_id=call_id,
             )
         except InvalidAnswer as exc:
             return Outcome(rid, "invalid", status, latency, str(exc), number), False

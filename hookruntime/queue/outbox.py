@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, event, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
 from ..store.orgs import valid_org
 from .claim import Claimed
+from .handoff import CommitHandOff
 from .wake import CHANNEL, Wakeup
 
 __all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
@@ -99,6 +100,7 @@ class Outbox:
         self._catalog = catalog
         self._wakeup = wakeup
         self._dispatcher = dispatcher
+        self._handoff = CommitHandOff(self._committed)
 
     async def publish(
         self,
@@ -154,12 +156,7 @@ class Outbox:
             count, direct = await session.run_sync(
                 lambda own: self._write(own.connection(), org, topic_name, events, now, only)
             )
-            event.listen(
-                session.sync_session,
-                "after_commit",
-                lambda _s: self._committed(direct),
-                once=True,
-            )
+            self._handoff.add(session.sync_session, direct)
         return [e.id for e in events], count
 
     def _committed(self, direct: list[Claimed]) -> None:

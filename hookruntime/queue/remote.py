@@ -1,45 +1,68 @@
 """Sender lanes in a process of their own (``sender_process=True``), so that sending and
 the rest run on two cores: the worker claims, signs, decides and writes (and runs its
-host's emits), its sender process only sends.
+host's emits), its sender process only sends. This module holds the worker's end and
+the frames both ends speak; :mod:`hookruntime.queue.sender` is the sender process.
 
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
 tuples (pickling the dataclasses themselves cost ~12 us per request each way, tuples
 ~1 us). Worker to sender: the settings once, then lists of requests, then ``None`` to
 close. Sender to worker: ``"ready"`` once, then lists of ``(key, outcome or None)``, one
-per turn of its event loop that finished anything. Both ends are this package, started
-together. A sender whose worker dies reads end of file
-and exits; a worker whose sender dies gives back what it had handed it (those
-deliveries are redone when their leases expire, as a killed worker's are) and starts
-another.
+per turn of its event loop that finished anything, and an empty list as a heartbeat
+when nothing finished for a while. Both ends are this package, started together.
+
+A sender whose worker dies exits at once, quietly. A worker whose sender dies, or
+sends nothing past the heartbeat timeout (hung, or stopped), kills it, gives back
+what it had handed it (those deliveries are redone when their leases expire, as a
+killed worker's are) and starts another; one that dies before it is ready is tried
+again with a growing pause.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
+import math
 import pickle
-import signal
 import socket
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from anyio.abc import SocketStream, TaskStatus
+from anyio.abc import Process, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import HookRuntimeError
-from ..http import HttpClient
-from .lanes import Done, Lanes, Outcome, Request
+from .lanes import Done, Outcome, Request
 
-__all__ = ["RemoteLanes", "SenderSettings"]
+__all__ = ["HEARTBEAT", "PEER_GONE", "RemoteLanes", "SenderSettings", "receive", "send"]
 
 log = logging.getLogger("hookruntime.worker")
 _HEADER = struct.Struct(">I")
-_RESTART_AFTER = 1.0
-_ENTRY = "from hookruntime.queue.remote import main; main()"
+#: Pause before starting another sender after one that was ready died.
+_RESTART_AFTER = 0.25
+#: After one died before it was ready: the first pause, doubled each time, up to the last.
+_UNREADY_BACKOFF = (0.25, 5.0)
+#: Consecutive senders dying before ready that make a worker's start fail.
+_UNREADY_LIMIT = 6
+#: Python, this package and the HTTP client load in well under this on a busy machine.
+_READY_WITHIN = 30.0
+#: A sender says something at least this often ...
+HEARTBEAT = 0.5
+#: ... and one silent this long is hung (or stopped); a busy event loop answers sooner.
+_HUNG_AFTER = 5.0
+#: What the socket raises on either end when the other process is gone.
+PEER_GONE = (
+    anyio.EndOfStream,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    ConnectionError,
+)
+#: ... and on the worker's end, also a sender that never got ready in time.
+_SENDER_LOST = (*PEER_GONE, TimeoutError, OSError)
+_ENTRY = "from hookruntime.queue.sender import main; main()"
 
 
 @dataclass(frozen=True)
@@ -52,16 +75,25 @@ class SenderSettings:
     log_level: int = logging.WARNING
 
 
-async def _send(stream: SocketStream, message: object) -> None:
+async def send(stream: SocketStream, message: object) -> None:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     await stream.send(_HEADER.pack(len(data)) + data)
 
 
-async def _receive(reader: BufferedByteReceiveStream) -> Any:
-    """The next frame; raises :class:`anyio.EndOfStream` at end of file."""
+async def receive(reader: BufferedByteReceiveStream, patience: float = math.inf) -> Any:
+    """The next frame; raises :class:`anyio.EndOfStream` at end of file and
+    :class:`TimeoutError` when a frame does not begin, or end, within ``patience``."""
     try:
-        (size,) = _HEADER.unpack(await reader.receive_exactly(_HEADER.size))
-        return pickle.loads(await reader.receive_exactly(size))
+        if patience == math.inf:  # the sender's side: no timer per frame
+            (size,) = _HEADER.unpack(await reader.receive_exactly(_HEADER.size))
+            return pickle.loads(await reader.receive_exactly(size))
+        # A timer for each half: one that ran out while this process's own loop was
+        # stalled must not cut a frame that arrived meanwhile (measured: it did).
+        with anyio.fail_after(patience):
+            header = await reader.receive_exactly(_HEADER.size)
+        (size,) = _HEADER.unpack(header)
+        with anyio.fail_after(patience):
+            return pickle.loads(await reader.receive_exactly(size))
     except anyio.IncompleteRead:
         raise anyio.EndOfStream from None
 
@@ -102,23 +134,47 @@ class RemoteLanes:
         self._more.set()
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Run a sender process until closed, starting another whenever one dies;
-        started once the first is ready to send."""
-        await self._session(task_status)
-        while not self._closing:
-            log.error(
-                "the sender process exited unexpectedly; the %d deliveries it held are "
-                "redone when their leases expire; starting another in %.0f s",
-                len(self._given),
-                _RESTART_AFTER,
-            )
+        """Run a sender process until closed, starting another whenever one dies or
+        hangs; started once the first is ready to send."""
+        started = False
+        unready = 0
+
+        def ready() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                task_status.started()
+
+        while True:
+            was_ready = await self._session(ready)
+            if self._closing:
+                return  # what it did not report stays claimed: the worker releases it
             given, self._given = self._given, set()
             for key in given:
                 self._done(key, None)
-            await anyio.sleep(_RESTART_AFTER)
-            await self._session(None)
+            if was_ready:
+                unready = 0
+                pause = _RESTART_AFTER
+            else:
+                unready += 1
+                if not started and unready >= _UNREADY_LIMIT:
+                    raise HookRuntimeError(
+                        f"the sender process exited before it was ready {unready} times "
+                        "in a row (its output is above)"
+                    )
+                first, most = _UNREADY_BACKOFF
+                pause = min(most, first * 2 ** (unready - 1))
+            log.error(
+                "the sender process %s; the %d deliveries it held are redone when their "
+                "leases expire; starting another in %.2f s",
+                "stopped answering or exited" if was_ready else "exited before it was ready",
+                len(given),
+                pause,
+            )
+            await anyio.sleep(pause)
 
-    async def _session(self, task_status: TaskStatus[None] | None) -> None:
+    async def _session(self, ready: Callable[[], None]) -> bool:
+        """One sender process from start to end; whether it became ready."""
         ours, theirs = socket.socketpair()
         try:
             process = await anyio.open_process(
@@ -136,35 +192,33 @@ class RemoteLanes:
         self.pid = process.pid
         stream = await SocketStream.from_socket(ours)
         reader = BufferedByteReceiveStream(stream)
+        was_ready = False
         try:
-            try:
-                await _send(stream, self._settings)
-                await _receive(reader)  # "ready"
-            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                if task_status is None:
-                    return  # run() says so and starts another
-                raise HookRuntimeError(
-                    "the sender process exited before it was ready (its output is above)"
-                ) from None
-            if task_status is not None:
-                task_status.started()
-            try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(self._forward, stream)
-                    await self._collect(reader)
-                    group.cancel_scope.cancel()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                pass  # it died; run() says so and starts another
+            with anyio.fail_after(_READY_WITHIN):
+                await send(stream, self._settings)
+                await receive(reader)  # "ready"
+            was_ready = True
+            ready()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._forward, stream)
+                await self._collect(reader)
+                group.cancel_scope.cancel()
+        except* _SENDER_LOST:
+            pass  # dead, hung or never ready: run() says so and starts another
         finally:
             with anyio.CancelScope(shield=True):
-                # Closing our end makes it exit at once if it has not already.
                 await stream.aclose()
+                if not self._closing or not was_ready:
+                    # Hung or stopped senders do not see the socket close: kill it.
+                    _kill(process)
+                # Closing our end makes a live one exit at once.
                 with anyio.move_on_after(5):
                     await process.wait()
                 if process.returncode is None:
                     process.kill()
                     await process.wait()
             self.pid = None
+        return was_ready
 
     async def _forward(self, stream: SocketStream) -> None:
         while True:
@@ -173,98 +227,27 @@ class RemoteLanes:
             requests, self._pending = self._pending, []
             if requests:
                 self._given.update(request.key for request in requests)
-                await _send(stream, [_pack(request) for request in requests])
+                await send(stream, [_pack(request) for request in requests])
             if self._closing and not self._pending:
-                await _send(stream, None)
+                await send(stream, None)
                 return
 
     async def _collect(self, reader: BufferedByteReceiveStream) -> None:
+        """Report outcomes until the sender closes, or until it has been silent for
+        longer than its heartbeat allows (:class:`TimeoutError`)."""
         given, done = self._given, self._done
         while True:
             try:
-                outcomes = await _receive(reader)
-            except anyio.EndOfStream:
-                return
+                outcomes = await receive(reader, _HUNG_AFTER)
+            except TimeoutError:
+                log.error("the sender process %s sent nothing for %.0f s", self.pid, _HUNG_AFTER)
+                raise
             for key, outcome in outcomes:
                 given.discard(key)
                 done(key, None if outcome is None else Outcome(*outcome))
 
 
-async def _serve(fd: int) -> None:
-    # Stopped by its worker (a close frame, or end of file), not by the signals that a
-    # terminal or a service manager sends the worker's whole process group.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    stream = await SocketStream.from_socket(socket.socket(fileno=fd))
-    reader = BufferedByteReceiveStream(stream)
-    settings: SenderSettings = await _receive(reader)
-    logging.basicConfig(
-        level=settings.log_level, format="%(levelname)s %(name)s[sender %(process)d]: %(message)s"
-    )
-    client = HttpClient(limit=settings.client_limit, allow_private=settings.allow_private)
-    await client.open()
-    await _send(stream, "ready")
-    outcomes: list[tuple[int, tuple[Any, ...] | None]] = []
-    full = anyio.Event()
-
-    def done(key: int, outcome: Outcome | None) -> None:
-        if outcome is None:
-            outcomes.append((key, None))
-        else:
-            o = outcome
-            outcomes.append((key, (o.status, o.error, o.retry_after, o.response, o.latency, o.at)))
-        full.set()
-
-    async def flush() -> None:
-        nonlocal outcomes
-        if outcomes:
-            batch, outcomes = outcomes, []
-            await _send(stream, batch)
-
-    async def flusher() -> None:
-        # Once per turn of the event loop that finished anything: what finished in one
-        # turn goes in one frame, and nothing waits for a timer.
-        nonlocal full
-        while True:
-            await full.wait()
-            full = anyio.Event()
-            await flush()
-
-    lanes = Lanes(client, concurrency=settings.concurrency, cap=settings.cap, done=done)
-    stopped = anyio.Event()
-
-    async def run_lanes() -> None:
-        try:
-            await lanes.run()
-        finally:
-            stopped.set()
-
-    try:
-        async with anyio.create_task_group() as group:
-            group.start_soon(flusher)
-            group.start_soon(run_lanes)
-            while True:
-                try:
-                    message = await _receive(reader)
-                except anyio.EndOfStream:
-                    # Its worker is gone, and with it whoever would record what is in
-                    # flight here: leave now; those deliveries are redone after their leases.
-                    os._exit(1)
-                if message is None:
-                    break
-                lanes.put([Request(*values) for values in message])
-            lanes.close()
-            with anyio.move_on_after(settings.grace):
-                await stopped.wait()
-            group.cancel_scope.cancel()
-        await flush()
-    finally:
-        await client.aclose()
-        await stream.aclose()
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    from .. import eventloop
-
-    args = sys.argv[1:] if argv is None else argv
-    eventloop.run(_serve, int(args[0]))
+def _kill(process: Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
