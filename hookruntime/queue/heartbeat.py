@@ -2,6 +2,8 @@
 and deletes it when it stops cleanly. A worker whose heartbeat is older than ``stale``
 seconds is taken for dead: any live worker deletes its row and makes the deliveries
 leased to it due at once, instead of when their leases run out (a minute by default).
+One of this host whose process is gone is taken for dead sooner, once it has missed a
+couple of beats: a worker restarted after a kill has the old one's work back in ~3 s.
 
 A worker judged dead that was only stalled comes back with its next beat; whatever it
 still sends then is fenced off by the lease tokens (:mod:`hookruntime.queue.records`).
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 
-from sqlalchemy import ColumnElement, Connection, Insert, delete, exists, update
+from sqlalchemy import ColumnElement, Connection, Insert, delete, exists, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..store.engine import Database
@@ -30,11 +32,12 @@ class Heartbeat:
         self._db = database
         self.worker_id = worker_id
         self._started_at = started_at
+        self._host = socket.gethostname()[:255]
 
     def _upsert(self, now: float) -> Insert:
         row = {
             "id": self.worker_id,
-            "host": socket.gethostname()[:255],
+            "host": self._host,
             "pid": os.getpid(),
             "started_at": self._started_at,
             "heartbeat_at": now,
@@ -58,29 +61,57 @@ class Heartbeat:
 
         return await self._db.transaction(first)
 
-    async def beat(self, now: float, stale: float) -> int:
+    async def beat(self, now: float, stale: float, missed: float) -> int:
         """Renew this worker's heartbeat and take back the work of workers whose
-        heartbeat is older than ``stale`` seconds; return how many deliveries were."""
+        heartbeat is older than ``stale`` seconds, or than ``missed`` seconds when theirs
+        is a process of this host that no longer runs (a restart after a kill then
+        recovers in about ``missed`` seconds). Return how many deliveries were."""
+        quiet = now - min(stale, missed)
 
         def renew(conn: Connection) -> int:
             conn.execute(self._upsert(now))
-            dead = (
+            silent = conn.execute(
+                select(WORKERS.c.id, WORKERS.c.host, WORKERS.c.pid, WORKERS.c.heartbeat_at).where(
+                    WORKERS.c.heartbeat_at < quiet
+                )
+            ).all()
+            dead = [
+                worker_id
+                for worker_id, host, pid, at in silent
+                if at < now - stale or (host == self._host and not _running(pid))
+            ]
+            if not dead:
+                return 0
+            # Unless it beat meanwhile (another host's sweep may be looking too).
+            gone = (
                 conn.execute(
                     delete(WORKERS)
-                    .where(WORKERS.c.heartbeat_at < now - stale)
+                    .where(WORKERS.c.id.in_(dead), WORKERS.c.heartbeat_at < quiet)
                     .returning(WORKERS.c.id)
                 )
                 .scalars()
                 .all()
             )
             # Rare (a worker died), so the scan of its deliveries is too.
-            return _take_back(conn, DELIVERIES.c.worker.in_(dead), now) if dead else 0
+            return _take_back(conn, DELIVERIES.c.worker.in_(gone), now) if gone else 0
 
         return await self._db.transaction(renew)
 
     async def stop(self) -> None:
         """Delete this worker's row (a clean stop: it holds no more leases)."""
         await self._db.execute(delete(WORKERS).where(WORKERS.c.id == self.worker_id))
+
+
+def _running(pid: int) -> bool:
+    # Another namespace's process of the same name and host would look gone: that is
+    # why this is asked only of a worker that has also missed a couple of beats.
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: running
+    return True
 
 
 def _take_back(conn: Connection, owned: ColumnElement[bool], now: float) -> int:

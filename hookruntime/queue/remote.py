@@ -4,11 +4,11 @@ host's emits), its sender process only sends.
 
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
 tuples (pickling the dataclasses themselves cost ~12 us per request each way, tuples
-~1 us). Worker to sender: the settings once, then lists of requests, then ``None`` to
-close. Sender to worker: ``"ready"`` once, then lists of ``(key, outcome or None)``, one
-per turn of its event loop that finished anything. Both ends are this package, started
-together. A sender whose worker dies reads end of file
-and exits; a worker whose sender dies gives back what it had handed it (those
+~1 us). Worker to sender: the settings once, then lists of requests and counts of
+results written, then ``None`` to close. Sender to worker: ``"ready"`` once, then lists
+of ``(key, outcome or None)``, one per turn of its event loop that finished anything.
+Both ends are this package, started together. A sender whose worker dies reads end of
+file and exits; a worker whose sender dies gives back what it had handed it (those
 deliveries are redone when their leases expire, as a killed worker's are) and starts
 another.
 """
@@ -90,11 +90,17 @@ class RemoteLanes:
         self._more = anyio.Event()
         self._closing = False
         self._given: set[int] = set()
+        self._recorded = 0
         #: The sender process's id while one runs.
         self.pid: int | None = None
 
     def put(self, requests: list[Request]) -> None:
         self._pending.extend(requests)
+        self._more.set()
+
+    def recorded(self, count: int) -> None:
+        """Tell the sender ``count`` results it sent were written (see Lanes)."""
+        self._recorded += count
         self._more.set()
 
     def close(self) -> None:
@@ -174,6 +180,9 @@ class RemoteLanes:
             if requests:
                 self._given.update(request.key for request in requests)
                 await _send(stream, [_pack(request) for request in requests])
+            if self._recorded:
+                count, self._recorded = self._recorded, 0
+                await _send(stream, count)
             if self._closing and not self._pending:
                 await _send(stream, None)
                 return
@@ -230,7 +239,11 @@ async def _serve(fd: int) -> None:
             full = anyio.Event()
             await flush()
 
-    lanes = Lanes(client, concurrency=settings.concurrency, cap=settings.cap, done=done)
+    # Sent and unrecorded: a round under way and a round on its way back to be written.
+    unrecorded = 2 * settings.concurrency
+    lanes = Lanes(
+        client, concurrency=settings.concurrency, cap=settings.cap, done=done, unrecorded=unrecorded
+    )
     stopped = anyio.Event()
 
     async def run_lanes() -> None:
@@ -252,6 +265,9 @@ async def _serve(fd: int) -> None:
                     os._exit(1)
                 if message is None:
                     break
+                if isinstance(message, int):
+                    lanes.recorded(message)
+                    continue
                 lanes.put([Request(*values) for values in message])
             lanes.close()
             with anyio.move_on_after(settings.grace):

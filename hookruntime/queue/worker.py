@@ -108,7 +108,11 @@ class Worker:
             self._lanes = RemoteLanes(sender, self._finished)
         else:
             self._lanes = Lanes(
-                client, concurrency=settings.concurrency, cap=cap, done=self._finished
+                client,
+                concurrency=settings.concurrency,
+                cap=cap,
+                done=self._finished,
+                unrecorded=settings.concurrency,
             )
         # Two batches ahead of the lanes; four for a sender process, whose work passes
         # more hands on its way (measured: 3-5 % more deliveries per second with four).
@@ -279,7 +283,9 @@ class Worker:
         while True:
             await anyio.sleep(settings.heartbeat)
             try:
-                taken = await self._heartbeat.beat(time.time(), settings.stale)
+                taken = await self._heartbeat.beat(
+                    time.time(), settings.stale, 2.5 * settings.heartbeat
+                )
             except Exception:
                 log.exception("heartbeat failed; retrying in %.1f s", settings.heartbeat)
                 continue
@@ -387,29 +393,27 @@ class Worker:
         try:
             written = await self._write(batch)
         except Exception:
-            if len(batch) == 1:
-                log.exception(
-                    "could not record delivery %s; it will be redone", batch[0].delivery_id
-                )
-                return
-            # One bad result must not take the others with it (they were sent, and
-            # would all be sent again): write each on its own.
-            log.exception("could not record %d results at once; one by one", len(batch))
-            written = Written([], [])
-            for record in batch:
-                try:
-                    one = await self._write([record])
-                except Exception:
-                    log.exception(
-                        "could not record delivery %s; it will be redone", record.delivery_id
-                    )
-                    continue
-                written.applied.extend(one.applied)
-                written.disabled.extend(one.disabled)
+            log.exception("could not record %d results at once", len(batch))
+            written = await self._write_each(batch) if len(batch) > 1 else Written([], [])
+        self._lanes.recorded(len(batch))
         self.delivered += sum(r.decision.status == "delivered" for r in written.applied)
         self._schedule(written.applied)
         for org in written.disabled:
             self._directory.invalidate(org)
+
+    async def _write_each(self, batch: list[Record]) -> Written:
+        # One bad result must not take the others with it (they were sent, and would all
+        # be sent again): each on its own; one that still fails is redone after its lease.
+        written = Written([], [])
+        for record in batch:
+            try:
+                one = await self._write([record])
+            except Exception:
+                log.exception("could not record delivery %s; it will be redone", record.delivery_id)
+                continue
+            written.applied.extend(one.applied)
+            written.disabled.extend(one.disabled)
+        return written
 
     def _schedule(self, records: list[Record]) -> None:
         dues, now = self._dues, time.time()
