@@ -249,3 +249,34 @@ async def test_an_idle_worker_is_woken_by_an_emit_from_another_process(
                 worker.stop()
         finally:
             await client.aclose()
+
+
+# -- a clean close ----------------------------------------------------------------------------
+
+
+async def test_closing_right_after_calls_and_deliveries_keeps_every_row_and_is_quick(
+    open_runtime,
+) -> None:
+    claims = {"id": "u1", "email": "john@doe.com", "firstName": "John"}
+    async with LoopbackReceiver() as receiver:
+        async with open_runtime() as runtime:
+            for topic in ("user_logged_in", "punch.create"):
+                await runtime.registrations.create(org="acme", topics=[topic], url=receiver.url)
+            await runtime.emit_many("punch.create", [PUNCH] * 5, org="acme")
+            await eventually(lambda: len(receiver.received) == 5)
+            for _ in range(5):
+                assert (await runtime.call("user_logged_in", claims, org="acme")).allowed
+            closing = time.monotonic()
+        closed_in = time.monotonic() - closing
+        async with open_runtime(workers=0) as runtime:
+            calls = await rows(
+                runtime, select(ATTEMPTS.c.id).where(ATTEMPTS.c.call_id.is_not(None))
+            )
+            sent = await rows(
+                runtime, select(ATTEMPTS.c.id).where(ATTEMPTS.c.delivery_id.is_not(None))
+            )
+            done = await rows(
+                runtime, select(DELIVERIES.c.id).where(DELIVERIES.c.status == "delivered")
+            )
+    assert (len(calls), len(sent), len(done)) == (5, 5, 5)
+    assert closed_in < 0.5
