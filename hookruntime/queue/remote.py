@@ -159,8 +159,10 @@ class RemoteLanes:
                     group.start_soon(self._forward, stream)
                     await self._collect(reader)
                     group.cancel_scope.cancel()
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
-                pass  # it died; run() says so and starts another
+            except* (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                # It died; run() says so and starts another. (Grouped: its end may also
+                # be reset, not closed, when it dies with frames unread.)
+                pass
         finally:
             with anyio.CancelScope(shield=True):
                 # Closing our end makes it exit at once if it has not already.
