@@ -8,10 +8,8 @@ finish for up to ``grace`` seconds, then gives the rest back to the queue.
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
-import math
 import os
 import socket
 import time
@@ -33,7 +31,7 @@ from .lanes import Lanes, Outcome, Request
 from .policy import Result, decide, parse_retry_after
 from .records import Health, Record, Written, write_records
 from .remote import RemoteLanes, SenderSettings
-from .wake import Wakeup, listen
+from .wake import Dues, Wakeup, listen
 
 __all__ = ["Worker", "WorkerSettings"]
 
@@ -42,8 +40,6 @@ log = logging.getLogger("hookruntime.worker")
 #: How long a result may wait for others to share its write: a worker killed loses
 #: (and will repeat) only the results of about this long, besides what is in flight.
 GATHER = 0.005
-#: Retries due further ahead than this are left to the poll (a second late at most).
-_HORIZON = 300.0
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ class Worker:
         self._flush = anyio.Event()
         # Retries this worker scheduled, soonest first: the claim loop sleeps until the
         # first of them (or the poll), whatever it held when they were written.
-        self._dues: list[float] = []
+        self._dues = Dues()
         self._quiet: frozenset[str] = frozenset()
         self._quiet_until = 0.0
         self._stopping = False
@@ -293,15 +289,6 @@ class Worker:
                 log.warning("took back %d deliveries of a worker whose heartbeat stopped", taken)
                 self._wakeup.notify()
 
-    def _until_due(self, claimed_at: float | None = None) -> float:
-        """Seconds until the first retry this worker scheduled; those due by
-        ``claimed_at`` (an empty claim looked at them) are done with."""
-        dues = self._dues
-        if claimed_at is not None:
-            while dues and dues[0] <= claimed_at:
-                heapq.heappop(dues)
-        return dues[0] - time.time() if dues else math.inf
-
     async def _claim_loop(self) -> None:
         settings = self._settings
         while not self._stopping:
@@ -316,7 +303,7 @@ class Worker:
                 # A claim passing over these found nothing else due, and each such claim
                 # walks their whole backlog: look again after the poll interval, or as
                 # soon as one of them drains (the lane freeing it wakes this loop).
-                await self._wakeup.wait(min(quiet, self._until_due()))
+                await self._wakeup.wait(min(quiet, self._dues.wait()))
                 continue
             claimed_at = time.time()
             try:
@@ -338,7 +325,7 @@ class Worker:
                     self._quiet_until = time.time() + settings.poll
                 # Sleep until woken (an emit, a retry by hand), until a retry this worker
                 # scheduled falls due, or the poll interval passes.
-                await self._wakeup.wait(min(settings.poll, self._until_due(claimed_at)))
+                await self._wakeup.wait(min(settings.poll, self._dues.wait(claimed_at)))
                 continue
             self._queue(batch)
 
@@ -397,7 +384,10 @@ class Worker:
             written = await self._write_each(batch) if len(batch) > 1 else Written([], [])
         self._lanes.recorded(len(batch))
         self.delivered += sum(r.decision.status == "delivered" for r in written.applied)
-        self._schedule(written.applied)
+        if self._dues.add(r.decision.next_at for r in written.applied):
+            # A retry falls due before the claim loop would next look: wake it to sleep
+            # until then (it may be sleeping out the whole poll interval).
+            self._wakeup.notify()
         for org in written.disabled:
             self._directory.invalidate(org)
 
@@ -414,18 +404,6 @@ class Worker:
             written.applied.extend(one.applied)
             written.disabled.extend(one.disabled)
         return written
-
-    def _schedule(self, records: list[Record]) -> None:
-        dues, now = self._dues, time.time()
-        first = dues[0] if dues else math.inf
-        for record in records:
-            at = record.decision.next_at
-            if at is not None and at - now < _HORIZON:
-                heapq.heappush(dues, at)
-        if dues and dues[0] < first:
-            # A retry falls due before the claim loop would next look: wake it to sleep
-            # until then (it may be sleeping out the whole poll interval).
-            self._wakeup.notify()
 
 
 def _record(
