@@ -216,7 +216,7 @@ async def test_every_retry_starts_promptly_when_due_and_never_early(open_runtime
     assert max(gaps) <= 0.06 + 0.3, f"a retry started late: {sorted(gaps)[-5:]}"
 
 
-async def test_an_idle_worker_is_woken_by_an_emit_from_another_process(
+async def test_an_idle_worker_is_woken_through_notify_by_another_runtimes_emit(
     pg_url: str, master_key: str
 ) -> None:
     # The emitting runtime shares nothing with the worker but the database: only
