@@ -230,7 +230,8 @@ class HookRuntime:
             done = anyio.Event()
             finished.append(done)
             await tasks.start(_until_done, worker, done)
-        tasks.start_soon(self._retention_loop)
+        retention = anyio.CancelScope()
+        tasks.start_soon(self._retention_loop, retention)
 
         async def stop() -> None:
             for worker in self.workers:
@@ -238,19 +239,22 @@ class HookRuntime:
             with anyio.CancelScope(shield=True):
                 for done in finished:
                     await done.wait()
-            tasks.cancel_scope.cancel()
+            # Only the pruning: the attempt log's writer still has rows to write (it
+            # stops once drained), and cancelled it would leave them, and close, waiting.
+            retention.cancel()
 
         stack.push_async_callback(stop)
 
-    async def _retention_loop(self) -> None:
-        while True:
-            await anyio.sleep(300)
-            try:
-                pruned = await self.deliveries.prune(older_than=self.settings.retention)
-                if pruned:
-                    log.info("pruned %d delivered events", pruned)
-            except Exception:
-                log.exception("pruning failed; will try again")
+    async def _retention_loop(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                await anyio.sleep(300)
+                try:
+                    pruned = await self.deliveries.prune(older_than=self.settings.retention)
+                    if pruned:
+                        log.info("pruned %d delivered events", pruned)
+                except Exception:
+                    log.exception("pruning failed; will try again")
 
     async def _announce(self, topic: str, registration: Registration) -> None:
         summary = registration_summary(

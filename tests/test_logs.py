@@ -250,8 +250,13 @@ def test_a_url_in_an_error_is_logged_without_its_query_or_user_info(logged: io.S
 
     error = "InvalidURL: https://svc:pw-123@crm.example/hooks?token=tok-456 refused"
     log_results(
-        [Record("dlv_1", "evt_1", "reg_1", "acme", "punch.create", 1, Decision("failed"),
-                None, error, 2.0, None, time.time())]
+        [
+            Record(
+                delivery_id="dlv_1", event_id="evt_1", registration_id="reg_1", org_id="acme",
+                topic="punch.create", number=1, decision=Decision("failed"), status_code=None,
+                error=error, latency_ms=2.0, response=None, at=time.time(), lease_token="ls_1",
+            )
+        ]
     )  # fmt: skip
     (line,) = lines(logged, "hookruntime.delivery")
     assert line["error"] == "InvalidURL: https://crm.example/hooks refused"

@@ -9,15 +9,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import anyio
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hookruntime import HookRuntime
+from hookruntime.store import Database
 from hookruntime.store.models import DELIVERIES
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
@@ -112,6 +114,12 @@ async def test_a_killed_worker_loses_nothing(
             await eventually(lambda: _all_delivered(database_url, master_key, 400), timeout=30)
 
 
+async def _delivered(database: Database, n: int) -> bool:
+    query = select(func.count()).where(DELIVERIES.c.status == "delivered")
+    async with database.engine.connect() as conn:
+        return (await conn.execute(query)).scalar_one() == n
+
+
 async def _all_delivered(database_url: str, master_key: str, n: int) -> bool:
     return (await statuses(database_url, master_key))["delivered"] == n
 
@@ -155,3 +163,38 @@ async def test_sigterm_finishes_or_releases_in_flight_work(
         counts = await statuses(database_url, master_key)
         assert counts["delivering"] == 0
         assert counts["delivered"] >= 1 and sum(counts.values()) == 50
+
+
+@SENDING
+async def test_a_killed_worker_is_recovered_in_seconds_with_the_default_lease(
+    database_url: str, master_key: str, sending: list[str]
+) -> None:
+    # Its heartbeat stops with it: the deliveries it held are taken back ~5 s later, not
+    # when their 60 s leases run out. Sent twice is only what it had in flight: sending
+    # from its own process, at most --concurrency requests under way or answered and not
+    # yet recorded; from a sender process, also the answers on their way back to be
+    # recorded (one more round of requests here, the answers taking far less than 50 ms).
+    concurrency = 16
+    bound = concurrency * (2 if sending else 1)
+    async with LoopbackReceiver(lambda _r: Reply(delay=0.05)) as receiver:
+        emitted = await backlog(database_url, master_key, receiver.url, 600)
+        args = ["--concurrency", str(concurrency), *sending]
+        with worker_process(database_url, master_key, *args) as first:
+            await eventually(lambda: len(receiver.received) >= 150, timeout=30)
+            first.send_signal(signal.SIGKILL)
+            first.wait(timeout=10)
+        killed_at = len(receiver.received)
+        assert killed_at < 600, "the worker finished before it could be killed"
+        database = Database(database_url)
+        try:
+            with worker_process(database_url, master_key, *args):
+                restarted = time.monotonic()
+                await eventually(lambda: _delivered(database, 600), timeout=10)
+                recovered = time.monotonic() - restarted
+        finally:
+            await database.dispose()
+        seen = event_ids(receiver.received)
+        assert set(seen) == set(emitted)
+        duplicates = sum(seen.values()) - len(seen)
+        print(f"recovered in {recovered:.1f} s; {duplicates} sent twice; killed at {killed_at}")
+        assert duplicates <= bound

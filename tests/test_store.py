@@ -7,11 +7,14 @@ from pathlib import Path
 
 import anyio
 import pytest
-from sqlalchemy import text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, inspect, text
 
 from hookruntime import ConfigurationError, HookRuntime, StoreError
 from hookruntime.store import Database, SecretBox, migrate, schema_drift
 from hookruntime.store.crypto import generate_master_key
+from hookruntime.store.migrate import MIGRATIONS
 from hookruntime.testing import eventually
 
 pytestmark = pytest.mark.anyio
@@ -34,6 +37,37 @@ async def test_migrating_an_empty_postgresql_database_gives_the_models_schema(
         await migrate(database)
         assert await schema_drift(database) == []
         await migrate(database)  # idempotent: a second run is a no-op
+    finally:
+        await database.dispose()
+
+
+async def test_migrating_down_to_0002_and_up_again_keeps_the_data_and_the_models_schema(
+    database_url: str,
+) -> None:
+    database = Database(database_url)
+
+    def downgrade(sync: Connection, revision: str) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = sync
+        command.downgrade(config, revision)
+
+    try:
+        await migrate(database)
+        async with database.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO orgs (id, created_at) VALUES ('acme', 1.0)"))
+            await conn.run_sync(downgrade, "0002")
+        async with database.engine.connect() as conn:
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            columns = await conn.run_sync(
+                lambda sync: [c["name"] for c in inspect(sync).get_columns("deliveries")]
+            )
+        assert "workers" not in tables and "lease_token" not in columns
+        await migrate(database)
+        assert await schema_drift(database) == []
+        async with database.engine.connect() as conn:
+            orgs = (await conn.execute(text("SELECT id FROM orgs"))).scalars().all()
+        assert orgs == ["acme"]
     finally:
         await database.dispose()
 

@@ -12,6 +12,7 @@ has an earlier delivery still open.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ from ..store.compiled import Query
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATIONS
 
-__all__ = ["OPEN", "Claimed", "claim", "hold", "release", "resume"]
+__all__ = ["OPEN", "Claimed", "claim", "hold", "new_lease_token", "release", "resume"]
 
 #: Statuses of a delivery not yet finished.
 OPEN = ("pending", "failed", "delivering")
@@ -52,6 +53,9 @@ class Claimed:
     payload: str
     #: Until when this worker holds it; sent later, it might be another's by then.
     lease_until: float
+    #: This claim's own mark on the row: its result is written only while the row
+    #: still carries it (not once another worker has claimed the delivery again).
+    lease_token: str
 
 
 def _statuses(column: ColumnElement[str], statuses: tuple[str, ...]) -> ColumnElement[bool]:
@@ -120,6 +124,7 @@ def _claim_statement(postgresql: bool, excluded: int) -> Update:
             lease_until=bindparam("lease_until", type_=Float),
             next_at=bindparam("lease_until", type_=Float),
             worker=bindparam("worker", type_=String),
+            lease_token=bindparam("token", type_=String),
             updated_at=now,
         )
         .returning(
@@ -159,26 +164,43 @@ async def claim(
     size = 1 << (len(excluded) - 1).bit_length() if excluded else 0
     query = _claim_query(database.dialect == "postgresql", size)
     held = now + lease
-    values: dict[str, object] = {"now": now, "limit": limit, "lease_until": held, "worker": worker}
+    token = new_lease_token()
+    values: dict[str, object] = {
+        "now": now,
+        "limit": limit,
+        "lease_until": held,
+        "worker": worker,
+        "token": token,
+    }
     for index in range(size):
         values[f"x{index}"] = excluded[index] if index < len(excluded) else excluded[0]
 
     def run(conn: Connection) -> list[Claimed]:
         return [
-            Claimed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], held)
+            Claimed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], held, token)
             for row in query.rows(conn, values)
         ]
 
     return await database.transaction(run)
 
 
-async def release(database: Database, ids: Collection[str], now: float) -> None:
-    """Give claimed deliveries back, due at once (a worker shutting down)."""
-    if not ids:
+def new_lease_token() -> str:
+    """A mark for one claim (or one hand-off from the outbox), unique among them."""
+    return secrets.token_hex(8)
+
+
+async def release(database: Database, items: Collection[Claimed], now: float) -> None:
+    """Give claimed deliveries back, due at once (a worker shutting down); only those
+    still under the lease they were claimed with, not another worker's since."""
+    if not items:
         return
     statement = (
         update(DELIVERIES)
-        .where(DELIVERIES.c.id.in_(list(ids)), DELIVERIES.c.status == "delivering")
+        .where(
+            DELIVERIES.c.id.in_([item.id for item in items]),
+            DELIVERIES.c.lease_token.in_({item.lease_token for item in items}),
+            DELIVERIES.c.status == "delivering",
+        )
         .values(
             status=case((DELIVERIES.c.attempts > 0, "failed"), else_="pending"),
             lease_until=None,

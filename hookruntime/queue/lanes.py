@@ -63,9 +63,22 @@ class Lanes:
     """``concurrency`` long-lived lanes draining one queue; a lane whose next request
     belongs to a registration at its cap parks it, and the lane that frees that
     registration's slot sends it next. (Long-lived lanes, not a task per request:
-    measured here, a task per request cut throughput by a third.)"""
+    measured here, a task per request cut throughput by a third.)
 
-    def __init__(self, client: HttpClient, *, concurrency: int, cap: int, done: Done) -> None:
+    With ``unrecorded``, a request is started only while fewer than that many of those
+    sent are unrecorded (under way, or answered and waiting for the worker to write the
+    result, :meth:`recorded`): a worker killed at any moment has sent at most that many
+    deliveries that will be sent again."""
+
+    def __init__(
+        self,
+        client: HttpClient,
+        *,
+        concurrency: int,
+        cap: int,
+        done: Done,
+        unrecorded: int | None = None,
+    ) -> None:
         self._client = client
         self._concurrency = concurrency
         self._cap = cap
@@ -75,16 +88,25 @@ class Lanes:
         self._ready: deque[Request] = deque()
         self._idle: deque[anyio.Event] = deque()
         self._closed = False
+        self._unrecorded = 0
+        self._limit = float("inf") if unrecorded is None else unrecorded
+        self._written = anyio.Event()
 
     def put(self, requests: list[Request]) -> None:
         self._ready.extend(requests)
         for _ in range(min(len(requests), len(self._idle))):
             self._idle.popleft().set()
 
+    def recorded(self, count: int) -> None:
+        """The worker wrote (or gave up on) ``count`` results of requests sent here."""
+        self._unrecorded -= count
+        self._written.set()
+
     def close(self) -> None:
         """Start no more sends; ``run`` returns once those under way have finished.
         Requests not started are not given back: their leases are the worker's."""
         self._closed = True
+        self._written.set()
         while self._idle:
             self._idle.popleft().set()
 
@@ -123,13 +145,20 @@ class Lanes:
 
     async def _send(self, request: Request) -> None:
         outcome = None
-        if time.time() > request.send_by:
+        while self._unrecorded >= self._limit and not self._closed:
+            if self._written.is_set():
+                self._written = anyio.Event()
+            await self._written.wait()
+        if self._closed:
+            pass  # stopping: not sent, its lease is given back with the others
+        elif time.time() > request.send_by:
             # Held too long behind its registration's cap: the lease could run out during
             # the request and another claim send it too. It lapses and is claimed afresh.
             log.info(
                 "delivery %s waited out its lease; it will be claimed again", request.delivery_id
             )
         else:
+            self._unrecorded += 1
             try:
                 outcome = await self._post(request)
             except anyio.get_cancelled_exc_class():
@@ -138,6 +167,8 @@ class Lanes:
                 log.exception(
                     "delivery %s failed unexpectedly; its lease will expire", request.delivery_id
                 )
+            if outcome is None:
+                self._unrecorded -= 1  # no result to record
         self._done(request.key, outcome)
 
     async def _post(self, request: Request) -> Outcome:

@@ -24,7 +24,7 @@ from ..store.compiled import inserting
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
 from ..store.orgs import valid_org
-from .claim import Claimed
+from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
 from .wake import CHANNEL, Wakeup
 
@@ -58,6 +58,7 @@ _DELIVERIES = inserting(
         "next_at",
         "lease_until",
         "worker",
+        "lease_token",
         "created_at",
         "updated_at",
     ),
@@ -194,19 +195,24 @@ class Outbox:
         room = dispatcher.room() if dispatcher is not None else 0
         lease_until = now + (dispatcher.lease if dispatcher is not None else 0.0)
         worker = dispatcher.id if dispatcher is not None else None
+        token = new_lease_token()
         rows: list[tuple[Any, ...]] = []
         direct: list[Claimed] = []
+        mark: str | None
         for e in events:
             for rid, ordered in receivers:
                 delivery_id = new_id("dlv")
                 if len(direct) < room and not ordered:
                     # Handed straight to this process's worker, already claimed by it.
                     status, due, lease, owner = "delivering", lease_until, lease_until, worker
+                    mark = token
                     direct.append(
-                        Claimed(delivery_id, e.id, rid, org, topic, 0, e.payload, lease_until)
+                        Claimed(
+                            delivery_id, e.id, rid, org, topic, 0, e.payload, lease_until, token
+                        )
                     )
                 else:
-                    status, due, lease, owner = "pending", now, None, None
+                    status, due, lease, owner, mark = "pending", now, None, None, None
                 rows.append(
                     (
                         delivery_id,
@@ -220,6 +226,7 @@ class Outbox:
                         due,
                         lease,
                         owner,
+                        mark,
                         now,
                         now,
                     )

@@ -5,9 +5,11 @@ answered 410, and telling its org with ``webhook.disabled``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -29,7 +31,9 @@ from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 from .claim import hold
 from .policy import Decision
 
-__all__ = ["Health", "Record", "write_records"]
+__all__ = ["Health", "Record", "Written", "write_records"]
+
+log = logging.getLogger("hookruntime.worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,18 @@ class Record:
     latency_ms: float
     response: str | None
     at: float
+    #: The lease it was sent under: the delivery's state changes only while its row
+    #: still carries this token.
+    lease_token: str
+
+
+class Written(NamedTuple):
+    """What a batch came to: the records that moved their delivery on (not those from a
+    lost lease, nor those whose delivery is gone), and the orgs whose registrations
+    were disabled."""
+
+    applied: list[Record]
+    disabled: list[str]
 
 
 @dataclass(frozen=True)
@@ -59,10 +75,11 @@ class Health:
 
 Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
-# Every attempt moves its delivery on and adds a line to the attempt log.
+# Every attempt adds a line to the attempt log, and moves its delivery on if it still
+# holds the lease: the token is part of the UPDATE's key, at no extra round trip.
 _FINISH = updating(
     DELIVERIES,
-    "id",
+    ("id", "lease_token"),
     (
         "status",
         "attempts",
@@ -109,19 +126,20 @@ _LOG = inserting(
 
 async def write_records(
     database: Database, records: list[Record], health: Health, notify: Notify
-) -> list[str]:
-    """Write one batch; return the orgs whose registrations were disabled."""
+) -> Written:
+    """Write one batch. A record whose delivery is gone (its registration deleted while
+    it was in flight) is skipped alone; one from a lost lease is logged, not applied."""
     now = time.time()
-    disabled = await database.transaction(lambda conn: _write(conn, records, health, now))
+    applied, disabled = await database.transaction(lambda conn: _write(conn, records, health, now))
     for org, registration_id, summary in disabled:
         await notify(org, registration_id, summary)
-    return [org for org, _, _ in disabled]
+    return Written(applied, [org for org, _, _ in disabled])
 
 
 def _write(
     conn: Connection, records: list[Record], health: Health, now: float
-) -> list[tuple[str, str, dict[str, object]]]:
-    _FINISH.run(
+) -> tuple[list[Record], list[tuple[str, str, dict[str, object]]]]:
+    changed = _FINISH.run(
         conn,
         [
             (
@@ -133,10 +151,14 @@ def _write(
                 now,
                 now if r.decision.status == "delivered" else None,
                 r.delivery_id,
+                r.lease_token,
             )
             for r in records
         ],
     )
+    applied = logged = records
+    if changed != len(records):
+        applied, logged = _sort_out(conn, records)
     _LOG.run(
         conn,
         [
@@ -154,10 +176,37 @@ def _write(
                 r.response,
                 r.at,
             )
-            for r in records
+            for r in logged
         ],
     )
-    return _health(conn, records, health, now)
+    return applied, _health(conn, applied, health, now)
+
+
+def _sort_out(conn: Connection, records: list[Record]) -> tuple[list[Record], list[Record]]:
+    """Which records moved their delivery on, and which can be logged (their delivery
+    still exists). Only run when some did not match: the common batch pays nothing."""
+    ids = list({r.delivery_id for r in records})
+    tokens = dict(
+        conn.execute(
+            select(DELIVERIES.c.id, DELIVERIES.c.lease_token).where(DELIVERIES.c.id.in_(ids))
+        ).all()
+    )
+    applied, logged = [], []
+    for r in records:
+        if r.delivery_id not in tokens:
+            log.info(
+                "delivery %s is gone (its registration deleted?); result dropped", r.delivery_id
+            )
+            continue
+        logged.append(r)
+        if tokens[r.delivery_id] == r.lease_token:
+            applied.append(r)
+        else:
+            log.info(
+                "result of delivery %s came from a lease since lost; logged, not applied",
+                r.delivery_id,
+            )
+    return applied, logged
 
 
 def _health(

@@ -5,10 +5,11 @@ the frames both ends speak; :mod:`hookruntime.queue.sender` is the sender proces
 
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
 tuples (pickling the dataclasses themselves cost ~12 us per request each way, tuples
-~1 us). Worker to sender: the settings once, then lists of requests, then ``None`` to
-close. Sender to worker: ``"ready"`` once, then lists of ``(key, outcome or None)``, one
-per turn of its event loop that finished anything, and an empty list as a heartbeat
-when nothing finished for a while. Both ends are this package, started together.
+~1 us). Worker to sender: the settings once, then lists of requests and counts of
+results written, then ``None`` to close. Sender to worker: ``"ready"`` once, then lists
+of ``(key, outcome or None)``, one per turn of its event loop that finished anything,
+and an empty list as a heartbeat when nothing finished for a while. Both ends are this
+package, started together.
 
 A sender whose worker dies exits at once, quietly. A worker whose sender dies, or
 sends nothing past the heartbeat timeout (hung, or stopped), kills it, gives back
@@ -122,11 +123,17 @@ class RemoteLanes:
         self._more = anyio.Event()
         self._closing = False
         self._given: set[int] = set()
+        self._recorded = 0
         #: The sender process's id while one runs.
         self.pid: int | None = None
 
     def put(self, requests: list[Request]) -> None:
         self._pending.extend(requests)
+        self._more.set()
+
+    def recorded(self, count: int) -> None:
+        """Tell the sender ``count`` results it sent were written (see Lanes)."""
+        self._recorded += count
         self._more.set()
 
     def close(self) -> None:
@@ -228,6 +235,9 @@ class RemoteLanes:
             if requests:
                 self._given.update(request.key for request in requests)
                 await send(stream, [_pack(request) for request in requests])
+            if self._recorded:
+                count, self._recorded = self._recorded, 0
+                await send(stream, count)
             if self._closing and not self._pending:
                 await send(stream, None)
                 return

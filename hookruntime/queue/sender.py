@@ -79,7 +79,11 @@ async def _sending(stream: SocketStream) -> None:
             else:
                 await send(stream, [])
 
-    lanes = Lanes(client, concurrency=settings.concurrency, cap=settings.cap, done=done)
+    # Sent and unrecorded: a round under way and a round on its way back to be written.
+    unrecorded = 2 * settings.concurrency
+    lanes = Lanes(
+        client, concurrency=settings.concurrency, cap=settings.cap, done=done, unrecorded=unrecorded
+    )
     stopped = anyio.Event()
 
     async def run_lanes() -> None:
@@ -96,6 +100,9 @@ async def _sending(stream: SocketStream) -> None:
                 message = await receive(reader)
                 if message is None:
                     break
+                if isinstance(message, int):
+                    lanes.recorded(message)
+                    continue
                 lanes.put([Request(*values) for values in message])
             lanes.close()
             with anyio.move_on_after(settings.grace):

@@ -3,18 +3,23 @@
 In-process: :meth:`Wakeup.notify` after an emit commits. PostgreSQL: emits send
 ``NOTIFY hookruntime_deliveries`` inside their transaction (delivered on commit, to
 every listening worker on every host); :func:`listen` turns those into ``notify()``.
+Retries a worker scheduled itself wake it when they fall due (:class:`Dues`).
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
+import time
+from collections.abc import Iterable
 
 import anyio
 import asyncpg
 
 from ..store.engine import Database, asyncpg_dsn
 
-__all__ = ["CHANNEL", "Wakeup", "listen"]
+__all__ = ["CHANNEL", "Dues", "Wakeup", "listen"]
 
 CHANNEL = "hookruntime_deliveries"
 log = logging.getLogger("hookruntime.worker")
@@ -33,6 +38,34 @@ class Wakeup:
             await self._event.wait()
         if self._event.is_set():
             self._event = anyio.Event()
+
+
+class Dues:
+    """The times retries fall due, soonest first, each kept until a claim has looked
+    for it: a newly due earlier one is never hidden behind one already passed.
+    Those further ahead than ``horizon`` are left to the poll."""
+
+    def __init__(self, horizon: float = 300.0) -> None:
+        self._horizon = horizon
+        self._heap: list[float] = []
+
+    def add(self, times: Iterable[float | None]) -> bool:
+        """Keep ``times``; True when the soonest is now earlier than before."""
+        heap, now = self._heap, time.time()
+        first = heap[0] if heap else math.inf
+        for at in times:
+            if at is not None and at - now < self._horizon:
+                heapq.heappush(heap, at)
+        return bool(heap) and heap[0] < first
+
+    def wait(self, looked: float | None = None) -> float:
+        """Seconds until the soonest; those due by ``looked`` (the start of a claim
+        that found nothing) are done with."""
+        heap = self._heap
+        if looked is not None:
+            while heap and heap[0] <= looked:
+                heapq.heappop(heap)
+        return heap[0] - time.time() if heap else math.inf
 
 
 async def listen(database: Database, wakeup: Wakeup) -> None:

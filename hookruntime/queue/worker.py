@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import os
 import socket
 import time
@@ -28,15 +27,20 @@ from ..profiles import RetryPolicy
 from ..store.engine import Database
 from ..targets import Directory, Target
 from .claim import Claimed, claim, release
+from .heartbeat import Heartbeat
 from .lanes import Lanes, Outcome, Request
 from .policy import Result, decide, parse_retry_after
-from .records import Health, Record, write_records
+from .records import Health, Record, Written, write_records
 from .remote import RemoteLanes, SenderSettings
-from .wake import Wakeup, listen
+from .wake import Dues, Wakeup, listen
 
 __all__ = ["Worker", "WorkerSettings"]
 
 log = logging.getLogger("hookruntime.worker")
+
+#: How long a result may wait for others to share its write: a worker killed loses
+#: (and will repeat) only the results of about this long, besides what is in flight.
+GATHER = 0.005
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class WorkerSettings:
     lease: float = 60.0
     poll: float = 1.0
     grace: float = 30.0
+    #: Seconds between heartbeats, and after how long without one a worker's deliveries
+    #: are taken back (:mod:`hookruntime.queue.heartbeat`).
+    heartbeat: float = 1.0
+    stale: float = 5.0
     health: Health = field(default_factory=Health)
     #: Send from a process of its own (:mod:`hookruntime.queue.remote`).
     sender_process: bool = False
@@ -73,6 +81,7 @@ class Worker:
     ) -> None:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-6:]}"
         self._db = database
+        self._heartbeat = Heartbeat(database, self.id, time.time())
         self._directory = directory
         self._wakeup = wakeup
         self._settings = settings
@@ -97,7 +106,11 @@ class Worker:
             self._lanes = RemoteLanes(sender, self._finished)
         else:
             self._lanes = Lanes(
-                client, concurrency=settings.concurrency, cap=cap, done=self._finished
+                client,
+                concurrency=settings.concurrency,
+                cap=cap,
+                done=self._finished,
+                unrecorded=settings.concurrency,
             )
         # Two batches ahead of the lanes; four for a sender process, whose work passes
         # more hands on its way (measured: 3-5 % more deliveries per second with four).
@@ -112,7 +125,9 @@ class Worker:
         self._room = anyio.Event()
         self._records: list[Record] = []
         self._flush = anyio.Event()
-        self._next_due = math.inf
+        # Retries this worker scheduled, soonest first: the claim loop sleeps until the
+        # first of them (or the poll), whatever it held when they were written.
+        self._dues = Dues()
         self._quiet: frozenset[str] = frozenset()
         self._quiet_until = 0.0
         self._stopping = False
@@ -224,6 +239,13 @@ class Worker:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         settings = self._settings
         async with anyio.create_task_group() as outer:
+            try:
+                taken = await self._heartbeat.start(time.time())
+                if taken:
+                    log.warning("took back %d deliveries of workers no longer alive", taken)
+            except Exception:
+                log.exception("first heartbeat failed; the next ones will retry")
+            outer.start_soon(self._beat)
             outer.start_soon(self._writer)
             if self._db.dialect == "postgresql":
                 outer.start_soon(listen, self._db, self._wakeup)
@@ -243,7 +265,11 @@ class Worker:
             finally:
                 with anyio.CancelScope(shield=True):
                     await self._write_pending()
-                    await release(self._db, list(self._claimed), time.time())
+                    await release(self._db, list(self._claimed.values()), time.time())
+                    try:
+                        await self._heartbeat.stop()
+                    except Exception:
+                        log.exception("could not remove this worker's heartbeat")
                 self._close()
                 outer.cancel_scope.cancel()
 
@@ -259,6 +285,21 @@ class Worker:
         self._closed = True
         self._lanes.close()
 
+    async def _beat(self) -> None:
+        settings = self._settings
+        while True:
+            await anyio.sleep(settings.heartbeat)
+            try:
+                taken = await self._heartbeat.beat(
+                    time.time(), settings.stale, 2.5 * settings.heartbeat
+                )
+            except Exception:
+                log.exception("heartbeat failed; retrying in %.1f s", settings.heartbeat)
+                continue
+            if taken:
+                log.warning("took back %d deliveries of a worker whose heartbeat stopped", taken)
+                self._wakeup.notify()
+
     async def _claim_loop(self) -> None:
         settings = self._settings
         while not self._stopping:
@@ -273,14 +314,15 @@ class Worker:
                 # A claim passing over these found nothing else due, and each such claim
                 # walks their whole backlog: look again after the poll interval, or as
                 # soon as one of them drains (the lane freeing it wakes this loop).
-                await self._wakeup.wait(min(quiet, self._next_due - time.time()))
+                await self._wakeup.wait(min(quiet, self._dues.wait()))
                 continue
+            claimed_at = time.time()
             try:
                 batch = await claim(
                     self._db,
                     self.id,
                     min(free, settings.batch),
-                    time.time(),
+                    claimed_at,
                     settings.lease,
                     saturated,
                 )
@@ -294,9 +336,7 @@ class Worker:
                     self._quiet_until = time.time() + settings.poll
                 # Sleep until woken (an emit, a retry by hand), until a retry this worker
                 # scheduled falls due, or the poll interval passes.
-                await self._wakeup.wait(min(settings.poll, self._next_due - time.time()))
-                if self._next_due <= time.time():
-                    self._next_due = math.inf
+                await self._wakeup.wait(min(settings.poll, self._dues.wait(claimed_at)))
                 continue
             self._queue(batch)
 
@@ -309,7 +349,7 @@ class Worker:
     def _finished_item(self, item: Claimed, record: Record | None) -> None:
         if record is not None:
             self._records.append(record)
-            if len(self._records) >= self._settings.batch:
+            if not self._flush.is_set():
                 self._flush.set()
         # Not another copy of it, claimed again after this one's lease ran out.
         if self._claimed.get(item.id) is item:
@@ -329,38 +369,54 @@ class Worker:
             self._room.set()
 
     async def _writer(self) -> None:
+        # A result is written within a few ms: a killed worker repeats what was in
+        # flight, not a backlog of results it had and had not written.
         while True:
-            with anyio.move_on_after(0.02):
-                await self._flush.wait()
+            await self._flush.wait()
             self._flush = anyio.Event()
+            if len(self._records) < self._settings.batch:
+                await anyio.sleep(GATHER)
             await self._write_pending()
+
+    async def _write(self, batch: list[Record]) -> Written:
+        # Shielded: a result taken off the list must reach the database even when the
+        # worker is being cancelled, or its delivery would be sent twice.
+        with anyio.CancelScope(shield=True):
+            written = await write_records(self._db, batch, self._settings.health, self._on_disabled)
+        return written
 
     async def _write_pending(self) -> None:
         if not self._records:
             return
         batch, self._records = self._records, []
-        retries = (r.decision.next_at for r in batch if r.decision.next_at is not None)
-        due = min(retries, default=math.inf)
         try:
-            # Shielded: a result taken off the list must reach the database even when
-            # the worker is being cancelled, or its delivery would be sent twice.
-            with anyio.CancelScope(shield=True):
-                orgs = await write_records(
-                    self._db, batch, self._settings.health, self._on_disabled
-                )
+            written = await self._write(batch)
         except Exception:
-            # Not recorded: the leases expire and the deliveries are attempted again.
-            log.exception("could not record %d results; they will be redone", len(batch))
-            return
-        self.delivered += sum(r.decision.status == "delivered" for r in batch)
-        self._settings.observer.recorded(batch)
-        if due < self._next_due:
+            log.exception("could not record %d results at once", len(batch))
+            written = await self._write_each(batch) if len(batch) > 1 else Written([], [])
+        self._lanes.recorded(len(batch))
+        self.delivered += sum(r.decision.status == "delivered" for r in written.applied)
+        self._settings.observer.recorded(written.applied)
+        if self._dues.add(r.decision.next_at for r in written.applied):
             # A retry falls due before the claim loop would next look: wake it to sleep
             # until then (it may be sleeping out the whole poll interval).
-            self._next_due = due
             self._wakeup.notify()
-        for org in orgs:
+        for org in written.disabled:
             self._directory.invalidate(org)
+
+    async def _write_each(self, batch: list[Record]) -> Written:
+        # One bad result must not take the others with it (they were sent, and would all
+        # be sent again): each on its own; one that still fails is redone after its lease.
+        written = Written([], [])
+        for record in batch:
+            try:
+                one = await self._write([record])
+            except Exception:
+                log.exception("could not record delivery %s; it will be redone", record.delivery_id)
+                continue
+            written.applied.extend(one.applied)
+            written.disabled.extend(one.disabled)
+        return written
 
 
 def _record(
@@ -386,4 +442,5 @@ def _record(
         outcome.latency * 1000,
         outcome.response,
         outcome.at,
+        item.lease_token,
     )

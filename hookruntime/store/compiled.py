@@ -54,9 +54,11 @@ class Compiled:
             found = self._sql[dialect.name] = compiled.string
         return found
 
-    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        if rows:
-            conn.exec_driver_sql(self.sql(conn), list(rows))
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Run once per row; return how many rows the statement changed in all."""
+        if not rows:
+            return 0
+        return conn.exec_driver_sql(self.sql(conn), list(rows)).rowcount
 
 
 class Rows:
@@ -67,13 +69,14 @@ class Rows:
         self._each = each
         self._arrays = arrays
 
-    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Return how many rows the statement changed (inserted, or matched and updated)."""
         if not rows:
-            return
+            return 0
         if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(self._arrays.sql(conn), tuple(map(list, zip(*rows, strict=True))))
-        else:
-            self._each.run(conn, rows)
+            arrays = tuple(map(list, zip(*rows, strict=True)))
+            return conn.exec_driver_sql(self._arrays.sql(conn), arrays).rowcount
+        return self._each.run(conn, rows)
 
 
 def _unnest(table: Table, columns: Sequence[str]) -> TableValuedAlias:
@@ -95,24 +98,28 @@ def inserting(table: Table, columns: Sequence[str]) -> Rows:
 
 
 def updating(
-    table: Table, key: str, columns: Sequence[str], constants: dict[str, ColumnElement[Any]]
+    table: Table,
+    keys: Sequence[str],
+    columns: Sequence[str],
+    constants: dict[str, ColumnElement[Any]],
 ) -> Rows:
-    """An UPDATE of ``columns`` (and ``constants``) of the row whose ``key`` is given;
-    rows list ``columns`` then ``key``."""
+    """An UPDATE of ``columns`` (and ``constants``) of the row whose ``keys`` all equal
+    the values given (a row that no longer matches is left alone); rows list
+    ``columns`` then ``keys``."""
     each = (
         table.update()
-        .where(table.c[key] == bindparam(f"b_{key}"))
+        .where(*[table.c[key] == bindparam(f"b_{key}") for key in keys])
         .values({**{name: bindparam(f"b_{name}") for name in columns}, **constants})
     )
-    v = _unnest(table, [*columns, key])
+    v = _unnest(table, [*columns, *keys])
     arrays = (
         table.update()
-        .where(table.c[key] == v.c[key])
+        .where(*[table.c[key] == v.c[key] for key in keys])
         .values({**{name: v.c[name] for name in columns}, **constants})
     )
     return Rows(
-        Compiled(each, [f"b_{name}" for name in [*columns, key]]),
-        Compiled(arrays, [f"a_{name}" for name in [*columns, key]]),
+        Compiled(each, [f"b_{name}" for name in [*columns, *keys]]),
+        Compiled(arrays, [f"a_{name}" for name in [*columns, *keys]]),
     )
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ORGS",
     "REGISTRATIONS",
     "REGISTRATION_TOPICS",
+    "WORKERS",
     "ApiKey",
     "Attempt",
     "Delivery",
@@ -27,6 +28,7 @@ __all__ = [
     "Org",
     "Registration",
     "RegistrationTopic",
+    "WorkerBeat",
     "metadata",
 ]
 
@@ -152,6 +154,9 @@ class Delivery(SQLModel, table=True):
     next_at: float | None = None
     lease_until: float | None = None
     worker: str | None = Field(default=None, max_length=64)
+    #: Set afresh by every claim; a result is written only under the token it was
+    #: claimed with, so one from a lease since lost changes nothing.
+    lease_token: str | None = Field(default=None, max_length=32)
     last_status: int | None = None
     last_error: str | None = Field(default=None, max_length=1000)
     created_at: float
@@ -193,6 +198,19 @@ class Attempt(SQLModel, table=True):
     created_at: float
 
 
+class WorkerBeat(SQLModel, table=True):
+    """A delivery worker that is alive, or was: deliveries leased to one whose heartbeat
+    has stopped are taken back without waiting for their leases."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: float
+    heartbeat_at: float
+
+
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
     assert isinstance(table, Table)
@@ -207,3 +225,4 @@ REGISTRATION_TOPICS = _table(RegistrationTopic)
 EVENTS = _table(Event)
 DELIVERIES = _table(Delivery)
 ATTEMPTS = _table(Attempt)
+WORKERS = _table(WorkerBeat)

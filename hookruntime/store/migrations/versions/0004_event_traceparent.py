@@ -1,7 +1,7 @@
 """events.traceparent: the trace context of the span that emitted an event
 
-Revision ID: 0003obs
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30 08:00:00
 
 With OpenTelemetry on, each delivery attempt's span links to the span that emitted its
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003obs"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
