@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
-from .catalog import Catalog
+from .catalog import Catalog, refuse_runtime_topic
 from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
@@ -311,6 +311,7 @@ class HookRuntime:
     ) -> str:
         """Write one event of the queued ``topic`` to the outbox (in ``session``'s
         transaction when given) and return its id; workers deliver it."""
+        refuse_runtime_topic(topic)
         ids, _ = await self.outbox.publish(topic, [data], org=org, keys=[key], session=session)
         return ids[0]
 
@@ -324,6 +325,7 @@ class HookRuntime:
         session: AsyncSession | None = None,
     ) -> list[str]:
         """Write many events of one topic in one transaction; their ids, in order."""
+        refuse_runtime_topic(topic)
         ids, _ = await self.outbox.publish(topic, items, org=org, keys=keys, session=session)
         return ids
 

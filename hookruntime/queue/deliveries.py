@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,6 +125,7 @@ class Deliveries:
         since: float | None,
         until: float | None,
         event_id: str | None = None,
+        hidden: Collection[str] = (),
     ) -> Select[Any]:
         errors = []
         if status is not None and status not in STATUSES:
@@ -156,6 +157,8 @@ class Deliveries:
             query = query.where(DELIVERIES.c.created_at >= since)
         if until is not None:
             query = query.where(DELIVERIES.c.created_at < until)
+        if hidden:  # topics the caller's scopes do not cover
+            query = query.where(DELIVERIES.c.topic.not_in(hidden))
         return query
 
     async def list(
@@ -170,13 +173,14 @@ class Deliveries:
         limit: int = 100,
         after: str | None = None,
         event_id: str | None = None,
+        hidden: Collection[str] = (),
     ) -> builtins.list[DeliveryView]:
         """Deliveries of ``org`` matching every filter given, oldest first; ``after`` (an
         id) continues a page."""
         if not 1 <= limit <= 1000:
             raise ValidationError.single("limit", "must be between 1 and 1000")
         query = self._filtered(
-            DELIVERIES, org, status, topic, registration_id, since, until, event_id
+            DELIVERIES, org, status, topic, registration_id, since, until, event_id, hidden
         )
         if after is not None:
             query = query.where(DELIVERIES.c.id > after)
@@ -221,6 +225,7 @@ class Deliveries:
         since: float | None = None,
         until: float | None = None,
         progress: Callable[[int, int], None] | None = None,
+        hidden: Collection[str] = (),
     ) -> int:
         """Retry every delivery matching the filter, in chunks; ``progress(done, total)``
         is called after each chunk. Returns how many were retried."""
@@ -228,7 +233,9 @@ class Deliveries:
             raise ValidationError(
                 [FieldError("status", f"only {', '.join(_RETRYABLE)} deliveries can be retried")]
             )
-        query = self._filtered(DELIVERIES.c.id, org, status, topic, registration_id, since, until)
+        query = self._filtered(
+            DELIVERIES.c.id, org, status, topic, registration_id, since, until, hidden=hidden
+        )
         async with self._db.engine.connect() as conn:
             ids = (await conn.execute(query.order_by(DELIVERIES.c.id))).scalars().all()
         done = 0
