@@ -19,7 +19,11 @@ _REGISTRATION_FIELDS: dict[str, Any] = {
     "on_failure": {"enum": ["ignore", "deny", None]},
     "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 60},
     "ordered": {"type": "boolean"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "headers": {
+        "type": "object",
+        "maxProperties": 20,
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 1024},
+    },
     "retry_schedule": {
         "type": ["array", "null"],
         "maxItems": 30,
@@ -112,7 +116,7 @@ DOCS: dict[
     ("/v1/registrations", "POST"): (
         "Create a registration ({topic,url,secret} is enough)",
         "webhooks:manage",
-        _OBJECT,
+        _CREATE,
         201,
         _OBJECT,
         (),
@@ -136,7 +140,7 @@ DOCS: dict[
     ("/v1/registrations/{id}", "PUT"): (
         "Replace a registration (needs rev)",
         "webhooks:manage",
-        _OBJECT,
+        _CHANGE,
         200,
         _OBJECT,
         (),
@@ -144,7 +148,7 @@ DOCS: dict[
     ("/v1/registrations/{id}", "PATCH"): (
         "Change some fields (needs rev)",
         "webhooks:manage",
-        _OBJECT,
+        _CHANGE,
         200,
         _OBJECT,
         (),
@@ -160,7 +164,7 @@ DOCS: dict[
     ("/v1/registrations/{id}/rotate-secret", "POST"): (
         "Rotate the signing secret (returned once)",
         "webhooks:manage",
-        None,
+        _ROTATE,
         200,
         _OBJECT,
         (),
@@ -176,7 +180,7 @@ DOCS: dict[
     ("/v1/test", "POST"): (
         "Send a topic's sample to the org's registrations",
         "webhooks:manage",
-        _OBJECT,
+        _TOPIC_ONLY,
         202,
         _OBJECT,
         (),
@@ -184,7 +188,7 @@ DOCS: dict[
     ("/v1/events", "POST"): (
         "Emit an event ({topic,data,key?}; Idempotency-Key honoured)",
         "events:emit",
-        _OBJECT,
+        _EVENT,
         202,
         _OBJECT,
         (),
@@ -192,7 +196,7 @@ DOCS: dict[
     ("/v1/calls", "POST"): (
         "Make a blocking call; returns the CallResult",
         "hooks:call",
-        _OBJECT,
+        _CALL,
         200,
         _OBJECT,
         (),
@@ -232,7 +236,7 @@ DOCS: dict[
     ("/v1/deliveries/retry", "POST"): (
         "Retry every delivery matching a filter",
         "webhooks:manage",
-        _OBJECT,
+        _FILTER,
         202,
         _OBJECT,
         (),
@@ -289,7 +293,12 @@ def openapi(version: str) -> dict[str, Any]:
             else []
         )
         parameters += [
-            {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+            {
+                "name": q,
+                "in": "query",
+                "required": False,
+                "schema": _QUERY.get(q, {"type": "string"}),
+            }
             for q in queries
         ]
         if parameters:
