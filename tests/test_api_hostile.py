@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -284,3 +285,10 @@ async def test_did_you_mean_is_computed_for_a_few_unknown_topics_only(api: Api) 
     assert answer.status_code == 422 and len(errors) == 100
     assert "did you mean 'punch.create'" in errors[0]["message"]
     assert errors[-1]["message"] == "unknown topic 'nope.topic_98'"
+
+
+async def test_a_body_of_50000_unknown_fields_names_20(api: Api) -> None:
+    body = json.dumps({f"field_{i:05}": 1 for i in range(50_000)}).encode()
+    answer = await api.client.post("/v1/registrations", headers=api.headers, content=body)
+    assert answer.status_code == 422
+    assert [e["field"] for e in answer.json()["errors"]] == [f"field_{i:05}" for i in range(20)]

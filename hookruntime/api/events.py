@@ -24,6 +24,7 @@ from .io import (
     float_param,
     int_param,
     invalid,
+    off_loop,
     read_json,
     require,
     unix_time,
@@ -61,6 +62,10 @@ def _topic(body: dict[str, Any]) -> str:
     return topic
 
 
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 async def _existing(
     runtime: HookRuntime, org: str, idempotency_key: str
 ) -> tuple[str, str, int] | None:
@@ -95,7 +100,7 @@ async def emit(request: Request) -> Response:
             topic, [body["data"]], org=key.org, keys=[body.get("key")]
         )
         return JSONResponse({"id": ids[0], "deliveries": count}, status_code=202)
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    digest = await off_loop(request, _digest, body)
     for _ in range(2):  # a concurrent twin may win the insert; then read its event
         found = await _existing(runtime, key.org, idempotency_key)
         if found is not None:

@@ -7,8 +7,9 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any, TypeVar
 
 import anyio
 from starlette.requests import Request
@@ -28,6 +29,7 @@ __all__ = [
     "int_param",
     "invalid",
     "known_params",
+    "off_loop",
     "parse_body",
     "plain_params",
     "read_json",
@@ -35,12 +37,16 @@ __all__ = [
     "unix_time",
 ]
 
+T = TypeVar("T")
+
 #: Largest request body accepted.
 MAX_BODY = 1024 * 1024
 #: Deepest nesting of arrays and objects in a body.
 MAX_DEPTH = 64
 #: Largest Unix time a filter takes (the year 5138): beyond, no column could compare.
 MAX_TIME = 1e11
+#: Unknown fields or parameters named in one answer.
+_LISTED = 20
 #: Longest path or query parameter value.
 MAX_PARAM = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -74,6 +80,15 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
         return parse_body(raw)
     # Parsing and inspecting a large body takes tens of milliseconds: not on the loop.
     return await anyio.to_thread.run_sync(parse_body, raw)
+
+
+async def off_loop(request: Request, work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)``: inline for a small request body, on a thread for a large one,
+    whose every pass (encoding, hashing) takes tens of milliseconds."""
+    size = request.headers.get("content-length", "")
+    if size.isdigit() and int(size) > _INLINE_BODY:
+        return await anyio.to_thread.run_sync(work, *args)
+    return work(*args)
 
 
 def parse_body(raw: bytes) -> Any:
@@ -150,7 +165,8 @@ def as_object(body: Any, allowed: Iterable[str]) -> dict[str, Any]:
             errors=[{"field": "(body)", "message": "must be an object"}],
         )
     names = set(allowed)
-    unknown = sorted(set(body) - names)
+    # A few are enough to name; a body may hold tens of thousands.
+    unknown = sorted(islice((n for n in body if n not in names), _LISTED))
     if unknown:
         raise HTTPProblem(
             422,
@@ -199,7 +215,7 @@ def plain_params(request: Request) -> None:
 
 def known_params(request: Request, *names: str) -> None:
     """Refuse query parameters the route does not take (a typo would filter nothing)."""
-    unknown = sorted(set(request.query_params) - set(names))
+    unknown = sorted(set(request.query_params) - set(names))[:_LISTED]
     if unknown:
         raise HTTPProblem(
             422,
