@@ -196,7 +196,8 @@ def check_registration(
         missing = [s for s in topic.scopes if granted is not None and s not in granted]
         if missing:
             bad(f"topics.{index}", f"topic {name!r} needs scope(s) {', '.join(missing)}")
-    problem = url_problem(values["url"])
+    url = values["url"]
+    problem = (isinstance(url, str) and text_problem(url)) or url_problem(url)
     if problem is None and not allow_private:
         try:
             check_url(values["url"])

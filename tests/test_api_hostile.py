@@ -169,6 +169,7 @@ HOSTILE: list[tuple[str, str, str | None]] = [
     ("POST", "/v1/calls", '{"topic":"user_logged_in","data":{"id":"u","n":NaN}}'),
     ("POST", "/v1/calls", '{"topic":"user_logged_in","data":{"id":"u"},"deadline":-Infinity}'),
     ("POST", "/v1/calls", '{"topic":"user_logged_in","data":{"id":"u"},"deadline":' + HUGE + "}"),
+    ("POST", "/v1/calls", '{"topic":"user_logged_in","data":{},"deadline":1' + "0" * 400 + "}"),
     ("GET", "/v1/deliveries?since=1e300", None),
     ("GET", "/v1/deliveries?until=-1" + "0" * 400, None),
     ("GET", "/v1/deliveries?limit=" + "9" * 40, None),
@@ -200,6 +201,14 @@ async def test_hostile_input_gets_a_4xx_problem_and_changes_nothing(api: Api) ->
     assert await counts(api.runtime) == before
     registration = await api.runtime.registrations.get(api.ids["reg"], org="acme")
     assert registration.rev == api.ids["rev"]
+
+
+@pytest.mark.parametrize("depth", [b"\xb2", b"9" * 5000, b"-1", b"x"])
+async def test_a_malformed_hook_depth_is_refused(api: Api, depth: bytes) -> None:
+    headers = [*api.headers.items(), ("X-Hook-Depth", depth)]
+    body = {"topic": "user_logged_in", "data": {"id": "u1"}}
+    answer = await api.client.post("/v1/calls", headers=headers, json=body)
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "X-Hook-Depth"
 
 
 async def test_a_utf16_body_is_refused_as_malformed(api: Api) -> None:

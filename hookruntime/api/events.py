@@ -35,6 +35,9 @@ __all__ = ["ROUTES"]
 
 limiter = RateLimiter(rate=200.0, burst=400.0)
 call_limiter = RateLimiter(rate=200.0, burst=400.0, what="calls")
+_DEPTH = re.compile(r"[0-9]{1,4}")
+#: A call's deadline is at most its topic's anyway (30 s at most); beyond this, a typo.
+MAX_DEADLINE = 3600.0
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,198}[\x21-\x7e])?")
 
 
@@ -131,10 +134,19 @@ async def call(request: Request) -> Response:
     call_limiter.take(key.id)
     body = as_object(await read_json(request), {"topic", "data", "deadline"})
     topic = _topic(body)
+    deadline = body.get("deadline")
+    # Typed and ranged here: a huge integer would overflow the caller's float checks.
+    if deadline is not None and (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, int | float)
+        or not 0 < deadline <= MAX_DEADLINE
+    ):
+        raise invalid("deadline", f"must be a number of seconds in (0, {MAX_DEADLINE:g}]")
+    depth = request.headers.get("x-hook-depth")
+    if depth is not None and not _DEPTH.fullmatch(depth.strip()):
+        raise invalid("X-Hook-Depth", "a small whole number")
     with serving_hook(request.headers):  # a hook calling back into its own chain is refused
-        result = await _runtime(request).call(
-            topic, body["data"], org=key.org, deadline=body.get("deadline")
-        )
+        result = await _runtime(request).call(topic, body["data"], org=key.org, deadline=deadline)
     return JSONResponse(result.to_dict())
 
 
