@@ -95,7 +95,9 @@ def parse_body(raw: bytes) -> Any:
     """``raw`` as JSON: UTF-8, no NaN or Infinity, nested at most MAX_DEPTH deep, and
     no NUL nor lone surrogate in any string or key."""
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        # RFC 8259 lets a parser ignore a byte order mark; some clients still send one.
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+        value = json.loads(text, parse_constant=_no_constant)
     except RecursionError:
         raise _too_deep() from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
