@@ -303,3 +303,29 @@ async def test_a_body_of_50000_unknown_fields_names_20(api: Api) -> None:
     answer = await api.client.post("/v1/registrations", headers=api.headers, content=body)
     assert answer.status_code == 422
     assert [e["field"] for e in answer.json()["errors"]] == [f"field_{i:05}" for i in range(20)]
+
+
+@pytest.mark.parametrize("size", [b"\xb2", b"9" * 5000, b"-5", b"1e9"])
+async def test_a_content_length_that_is_not_a_size_is_no_500(api: Api, size: bytes) -> None:
+    body = json.dumps({"topic": "punch.create", "data": {"punch": {"id": 1}}}).encode()
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/events",
+        "raw_path": b"/v1/events",
+        "query_string": b"",
+        "headers": [
+            *((k.lower().encode(), v.encode()) for k, v in api.headers.items()),
+            (b"content-length", size),
+        ],
+    }
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await create_app(api.runtime, manage_lifecycle=False)(scope, receive, send)
+    assert sent[0]["status"] == 202  # the body read decides, not the header

@@ -50,6 +50,7 @@ _LISTED = 20
 #: Longest path or query parameter value.
 MAX_PARAM = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SIZE = re.compile(r"[0-9]{1,18}")
 #: Bodies up to this size are parsed on the event loop, larger ones on a thread.
 _INLINE_BODY = 32 * 1024
 #: An escape that may spell NUL or a surrogate (a valid pair, too: the walk decides).
@@ -60,7 +61,7 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
     """The request's JSON body, at most MAX_BODY bytes (413 beyond; 415 when not JSON),
     nested at most MAX_DEPTH deep, with no NUL nor lone surrogate in any string (422)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+    if declared is not None and _declared_size(declared) > MAX_BODY:
         raise HTTPProblem(413, "Request body too large", f"the limit is {MAX_BODY} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -85,10 +86,15 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
 async def off_loop(request: Request, work: Callable[..., T], *args: Any) -> T:
     """``work(*args)``: inline for a small request body, on a thread for a large one,
     whose every pass (encoding, hashing) takes tens of milliseconds."""
-    size = request.headers.get("content-length", "")
-    if size.isdigit() and int(size) > _INLINE_BODY:
+    if _declared_size(request.headers.get("content-length", "")) > _INLINE_BODY:
         return await anyio.to_thread.run_sync(work, *args)
     return work(*args)
+
+
+def _declared_size(header: str) -> int:
+    """Content-Length as a number; 0 when it is not one (the body read decides)."""
+    # ASCII digits only: str.isdigit() accepts "²", which int() refuses.
+    return int(header) if _SIZE.fullmatch(header) else 0
 
 
 def parse_body(raw: bytes) -> Any:
