@@ -80,6 +80,29 @@ async def test_a_key_without_the_topic_scope_cannot_see_or_touch_the_registratio
     assert gone.status_code == 204
 
 
+async def test_a_registration_carrying_a_scoped_topic_hides_all_its_deliveries(
+    runtime: HookRuntime, client: httpx.AsyncClient
+) -> None:
+    mixed = await runtime.registrations.create(
+        org="acme", topics=["punch.create", "customers.created"], url=URL
+    )
+    plain = await runtime.registrations.create(org="acme", topics=["punch.create"], url=URL)
+    event_id = await runtime.emit("punch.create", {"punch": {"id": 1}}, org="acme")
+    hidden = (await runtime.deliveries.list(org="acme", registration_id=mixed.id))[0]
+    lacking = await bearer(runtime, ALL)
+    shown = (await client.get("/v1/deliveries", headers=lacking)).json()["items"]
+    assert [d["registration_id"] for d in shown] == [plain.id]
+    event = (await client.get(f"/v1/events/{event_id}", headers=lacking)).json()
+    assert [d["registration_id"] for d in event["deliveries"]] == [plain.id]
+    for method in ("GET", "POST"):
+        path = f"/v1/deliveries/{hidden.id}" + ("/retry" if method == "POST" else "")
+        answer = await client.request(method, path, headers=lacking)
+        assert answer.status_code == 404 and "no delivery" in answer.json()["detail"]
+    scoped = await bearer(runtime, [*ALL, "customers"])
+    shown = (await client.get("/v1/deliveries", headers=scoped)).json()["items"]
+    assert {d["registration_id"] for d in shown} == {mixed.id, plain.id}
+
+
 async def test_the_runtimes_own_topics_cannot_be_emitted_from_outside(
     runtime: HookRuntime, client: httpx.AsyncClient
 ) -> None:

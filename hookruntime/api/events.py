@@ -156,7 +156,9 @@ async def event(request: Request) -> Response:
     found = await runtime.deliveries.event(request.path_params["id"], org=key.org)
     if found["topic"] in runtime.catalog.hidden_from(key.scopes):
         raise NotFoundError(f"no event {found['id']!r} in org {key.org!r}")
-    deliveries = await runtime.deliveries.list(org=key.org, event_id=found["id"], limit=1000)
+    deliveries = await runtime.deliveries.list(
+        org=key.org, event_id=found["id"], limit=1000, hidden=_hidden(request, key)
+    )
     return JSONResponse(
         {
             "id": found["id"],
@@ -210,8 +212,15 @@ async def _visible_delivery(request: Request, key: ApiKeyInfo) -> DeliveryView:
     """The delivery named in the path, unless its topic needs a scope the key lacks:
     then not found, as another org's."""
     found = await _runtime(request).deliveries.get(request.path_params["id"], org=key.org)
+    missing = NotFoundError(f"no delivery {found.id!r} in org {key.org!r}")
     if found.topic in _hidden(request, key):
-        raise NotFoundError(f"no delivery {found.id!r} in org {key.org!r}")
+        raise missing
+    try:  # a registration carrying a topic the key lacks hides all its deliveries
+        await _runtime(request).registrations.get(
+            found.registration_id, org=key.org, scopes=key.scopes
+        )
+    except NotFoundError:
+        raise missing from None
     return found
 
 

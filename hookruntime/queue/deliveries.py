@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Select, delete, exists, select, update
 
 from ..errors import ConflictError, FieldError, NotFoundError, ValidationError
 from ..store.engine import Database
-from ..store.models import ATTEMPTS, DELIVERIES, EVENTS
+from ..store.models import ATTEMPTS, DELIVERIES, EVENTS, REGISTRATION_TOPICS
 from .wake import Wakeup
 
 __all__ = ["STATUSES", "AttemptView", "Deliveries", "DeliveryView"]
@@ -157,8 +157,15 @@ class Deliveries:
             query = query.where(DELIVERIES.c.created_at >= since)
         if until is not None:
             query = query.where(DELIVERIES.c.created_at < until)
-        if hidden:  # topics the caller's scopes do not cover
-            query = query.where(DELIVERIES.c.topic.not_in(hidden))
+        if hidden:  # topics the caller's scopes do not cover, and their registrations
+            query = query.where(
+                DELIVERIES.c.topic.not_in(hidden),
+                DELIVERIES.c.registration_id.not_in(
+                    select(REGISTRATION_TOPICS.c.registration_id).where(
+                        REGISTRATION_TOPICS.c.org_id == org, REGISTRATION_TOPICS.c.topic.in_(hidden)
+                    )
+                ),
+            )
         return query
 
     async def list(
