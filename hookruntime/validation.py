@@ -131,7 +131,7 @@ def header_problems(headers: Any) -> list[tuple[str, str]]:
         seen.add(name.lower())
         if not isinstance(value, str) or not value:
             found.append((where, "header value must be a non-empty string"))
-        elif len(value) > 1024 or not _HEADER_VALUE.match(value):
+        elif len(value) > 1024 or not _HEADER_VALUE.fullmatch(value):
             found.append(
                 (where, "header value must be printable ASCII and at most 1024 characters")
             )

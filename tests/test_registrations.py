@@ -265,6 +265,8 @@ async def test_the_profiles_length_rule_still_holds(runtime: HookRuntime) -> Non
         ({"timeout": 10**400}, "timeout"),
         ({"retry_schedule": [10**400]}, "retry_schedule"),
         ({"description": "a\x00b"}, "description"),
+        ({"headers": {"X-Token": "abc\x01"}}, "headers.X-Token"),
+        ({"headers": {"X-Token": "abc\r\nX-Other: 1"}}, "headers.X-Token"),
     ],
 )
 async def test_wrong_types_are_field_errors_not_crashes(

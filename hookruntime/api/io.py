@@ -24,8 +24,8 @@ __all__ = [
     "MAX_DEPTH",
     "RateLimiter",
     "as_object",
+    "check_value",
     "float_param",
-    "inspect",
     "int_param",
     "invalid",
     "known_params",
@@ -37,7 +37,7 @@ __all__ = [
     "unix_time",
 ]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 #: Largest request body accepted.
 MAX_BODY = 1024 * 1024
@@ -83,7 +83,7 @@ async def read_json(request: Request, *, optional: bool = False) -> Any:
     return await anyio.to_thread.run_sync(parse_body, raw)
 
 
-async def off_loop(request: Request, work: Callable[..., T], *args: Any) -> T:
+async def off_loop(request: Request, work: Callable[..., _T], *args: Any) -> _T:
     """``work(*args)``: inline for a small request body, on a thread for a large one,
     whose every pass (encoding, hashing) takes tens of milliseconds."""
     if _declared_size(request.headers.get("content-length", "")) > _INLINE_BODY:
@@ -113,11 +113,11 @@ def parse_body(raw: bytes) -> Any:
     # Counting brackets and searching escapes run at C speed; only a body that could be
     # too deep or could hold NUL or a surrogate is walked.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH or _SUSPECT.search(raw):
-        inspect(value)
+        check_value(value)
     return value
 
 
-def inspect(value: Any) -> None:
+def check_value(value: Any) -> None:
     """Refuse nesting deeper than MAX_DEPTH and strings (values or keys) holding NUL or
     a lone surrogate, naming where. Iterative, so depth cannot exhaust the stack."""
     stack: list[tuple[Any, tuple[str, ...], int]] = [(value, (), 0)]
