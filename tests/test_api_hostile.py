@@ -72,6 +72,8 @@ HOSTILE: list[tuple[str, str, str | None]] = [
     ("POST", "/v1/registrations", "{" + REG + ',"headers":' + nested(900) + "}"),
     ("POST", "/v1/events", '{"topic":"punch.create","data":' + nested(900) + "}"),
     ("POST", "/v1/events", '{"topic":"punch.create","data":{"punch":' + nested(70) + "}}"),
+    # too deep, beside a valid surrogate pair (which sends the body through the string walk)
+    ("POST", "/v1/events", '{"topic":"punch.create","data":["\\ud83d\\ude00",' + nested(70) + "]}"),
     ("POST", "/v1/calls", '{"topic":"user_logged_in","data":' + nested(5000) + "}"),
     ("PATCH", "/v1/registrations/{reg}", '{"rev":"{rev}","headers":' + nested(2000) + "}"),
     ("POST", "/v1/deliveries/retry", nested(3000)),
