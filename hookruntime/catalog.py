@@ -17,13 +17,23 @@ import jsonschema_rs
 
 from .errors import FieldError, PluginError, UnknownTopicError, ValidationError
 
-__all__ = ["Catalog", "FailurePolicy", "Mode", "Topic"]
+__all__ = ["Catalog", "FailurePolicy", "Mode", "Topic", "refuse_runtime_topic"]
 
 Mode = Literal["blocking", "queued"]
 FailurePolicy = Literal["ignore", "deny"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+#: Longest name a lookup compares with the known ones for "did you mean".
+_LONGEST = 100
 _POINTER = re.compile(r"^(/([^/~]|~[01])*)+$")
+
+
+def refuse_runtime_topic(name: object) -> None:
+    """``webhook.*`` topics announce the runtime's own changes: only it emits them."""
+    if isinstance(name, str) and name.startswith("webhook."):
+        raise ValidationError.single(
+            "topic", f"{name!r} is emitted by hookruntime itself, not from outside"
+        )
 
 
 @dataclass(frozen=True)
@@ -129,10 +139,23 @@ class Catalog(Mapping[str, Topic]):
 
     def get_topic(self, name: str, field_name: str = "topic") -> Topic:
         """The topic called ``name``, or :class:`UnknownTopicError` with close matches."""
+        if not isinstance(name, str):
+            raise ValidationError.single(field_name, "must be a topic name (a string)")
         try:
             return self._topics[name]
         except KeyError:
-            raise UnknownTopicError(name, self._topics, field_name) from None
+            # Matching costs time in the length of the name: no name is longer than this.
+            shown = name if len(name) <= _LONGEST else name[:_LONGEST] + "…"
+            raise UnknownTopicError(shown, self._topics, field_name) from None
+
+    def hidden_from(self, scopes: Iterable[str] | None) -> frozenset[str]:
+        """Names of the topics needing a scope outside ``scopes``; None trusts (none)."""
+        if scopes is None:
+            return frozenset()
+        granted = set(scopes)
+        return frozenset(
+            name for name, topic in self._topics.items() if not granted.issuperset(topic.scopes)
+        )
 
     def scopes(self) -> set[str]:
         return {scope for topic in self._topics.values() for scope in topic.scopes}

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 
 from .catalog import Catalog
-from .errors import FieldError, ValidationError
+from .errors import FieldError, NotFoundError, ValidationError
 from .ids import new_id, new_rev
 from .profiles import get_profile
 from .queue.claim import hold, resume
@@ -30,7 +30,7 @@ from .store.models import REGISTRATION_TOPICS as _TOPICS
 from .store.models import REGISTRATIONS as _REGISTRATIONS
 from .store.orgs import ensure_org
 from .store.registrations import check_rev, compare_and_set, load, write_topics
-from .validation import check_registration
+from .validation import check_registration, secret_problem
 
 __all__ = ["EDITABLE", "MAX_PER_ORG", "Registration", "Registrations"]
 
@@ -200,9 +200,13 @@ class Registrations:
         self._changed(org)
         return await self._announced("webhook.created", self._view(row, reveal=True))
 
-    async def get(self, registration_id: str, *, org: str) -> Registration:
+    async def get(
+        self, registration_id: str, *, org: str, scopes: Iterable[str] | None = None
+    ) -> Registration:
+        """One registration; with ``scopes`` (an API caller's), one carrying a topic they
+        do not cover is not found, as another org's."""
         async with self._db.session() as session:
-            return self._view(await load(session, registration_id, org))
+            return self._view(await self._load(session, registration_id, org, scopes))
 
     async def list(
         self,
@@ -212,11 +216,22 @@ class Registrations:
         active: bool | None = None,
         limit: int = 100,
         after: str | None = None,
+        scopes: Iterable[str] | None = None,
     ) -> list[Registration]:
-        """Registrations of ``org`` in creation order; ``after`` (an id) continues a page."""
+        """Registrations of ``org`` in creation order; ``after`` (an id) continues a page.
+        With ``scopes``, those carrying a topic they do not cover are left out."""
         if not 1 <= limit <= 1000:
             raise ValidationError.single("limit", "must be between 1 and 1000")
         query = select(_REGISTRATIONS).where(_REGISTRATIONS.c.org_id == org)
+        hidden = self._catalog.hidden_from(scopes)
+        if hidden:
+            query = query.where(
+                _REGISTRATIONS.c.id.not_in(
+                    select(_TOPICS.c.registration_id).where(
+                        _TOPICS.c.org_id == org, _TOPICS.c.topic.in_(hidden)
+                    )
+                )
+            )
         if topic is not None:
             query = query.where(
                 _REGISTRATIONS.c.id.in_(
@@ -252,7 +267,7 @@ class Registrations:
                 for name in sorted(unknown)
             )
         async with self._db.writing(), self._db.session() as session, session.begin():
-            current = await load(session, registration_id, org)
+            current = await self._load(session, registration_id, org, scopes)
             check_rev(current, rev)
             merged = {**self._editable(current), **changes, "org": org}
             if "secret" not in changes:
@@ -289,19 +304,25 @@ class Registrations:
         rev: str | None = None,
         secret: str | None = None,
         grace: float = 86_400.0,
+        scopes: Iterable[str] | None = None,
     ) -> Registration:
         """Replace the signing secret; the old one keeps signing beside it for ``grace``
         seconds where the profile can carry two signatures (``standard``)."""
-        if not 0 <= grace <= 7 * 86_400:
+        if (
+            isinstance(grace, bool)
+            or not isinstance(grace, int | float)
+            or not 0 <= grace <= 7 * 86_400
+        ):
             raise ValidationError.single("grace", "must be between 0 and 604800 seconds")
+        if rev is not None and not isinstance(rev, str):
+            raise ValidationError.single("rev", "must be a string")
         async with self._db.writing(), self._db.session() as session, session.begin():
-            current = await load(session, registration_id, org)
+            current = await self._load(session, registration_id, org, scopes)
             if rev is not None:
                 check_rev(current, rev)
             profile = get_profile(current["profile"])
             new_secret = profile.generate_secret() if secret is None else secret
-            problem = profile.secret_problem(new_secret)
-            if problem:
+            if problem := secret_problem(profile, new_secret):
                 raise ValidationError.single("secret", problem)
             now = time.time()
             row = {
@@ -315,9 +336,16 @@ class Registrations:
         self._changed(org)
         return await self._announced("webhook.updated", self._view({**current, **row}, reveal=True))
 
-    async def delete(self, registration_id: str, *, org: str, rev: str | None = None) -> None:
+    async def delete(
+        self,
+        registration_id: str,
+        *,
+        org: str,
+        rev: str | None = None,
+        scopes: Iterable[str] | None = None,
+    ) -> None:
         async with self._db.writing(), self._db.session() as session, session.begin():
-            current = await load(session, registration_id, org)
+            current = await self._load(session, registration_id, org, scopes)
             if rev is not None:
                 check_rev(current, rev)
             await session.execute(
@@ -354,6 +382,16 @@ class Registrations:
         return dict(json.loads(self._box.open(sealed))) if sealed else {}
 
     # -- internals ---------------------------------------------------------------
+
+    async def _load(
+        self, session: Any, registration_id: str, org: str, scopes: Iterable[str] | None
+    ) -> dict[str, Any]:
+        """The row, unless ``scopes`` miss one of its topics' scopes: then not found, so
+        that a key cannot learn what it may not touch."""
+        row = await load(session, registration_id, org)
+        if self._catalog.hidden_from(scopes).intersection(row["topics"]):
+            raise NotFoundError(f"no registration {registration_id!r} in org {org!r}")
+        return row
 
     def _stored(self, values: Mapping[str, Any]) -> dict[str, Any]:
         headers = dict(values["headers"])

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .arguments import check_hook, check_json, check_session, documents, json_data
 from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
-from .catalog import Catalog
+from .catalog import Catalog, refuse_runtime_topic
 from .config import Settings
 from .errors import ConfigurationError, HookRuntimeError, ValidationError
 from .http import HttpClient
@@ -378,6 +378,7 @@ class HookRuntime:
         transaction when given) and return its id; workers deliver it."""
         check_hook(topic, org, key=key)
         check_session(session)
+        refuse_runtime_topic(topic)
         with json_data([data]):
             ids, _ = await self.outbox.publish(topic, [data], org=org, keys=[key], session=session)
         return ids[0]
@@ -394,6 +395,7 @@ class HookRuntime:
         """Write many events of one topic in one transaction; their ids, in order."""
         check_hook(topic, org)
         check_session(session)
+        refuse_runtime_topic(topic)
         events = documents(items, keys)
         with json_data(events):
             ids, _ = await self.outbox.publish(topic, events, org=org, keys=keys, session=session)

@@ -12,19 +12,26 @@ from .catalog import Catalog
 from .errors import FieldError, TargetBlocked, ValidationError
 from .http.guard import check_url, host_problem
 from .profiles import PROFILES
+from .profiles.base import Profile
 from .store.orgs import valid_org
 
 __all__ = [
     "MAX_HEADERS",
+    "MAX_TOPICS",
     "RESERVED_HEADERS",
     "check_registration",
     "header_problems",
     "schedule_problem",
+    "secret_problem",
+    "text_problem",
     "url_problem",
 ]
 
 MAX_URL = 2048
 MAX_HEADERS = 20
+MAX_TOPICS = 100
+#: Unknown topics of one request that get "did you mean" suggestions.
+_SUGGESTED = 3
 MAX_DELAY = 7 * 86_400.0
 MAX_TIMEOUT = 60.0
 
@@ -50,6 +57,33 @@ RESERVED_HEADERS = frozenset(
     }
 )
 _TOKEN = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def secret_problem(profile: Profile, secret: Any) -> str | None:
+    """Why ``secret`` cannot sign for ``profile``: not text, blank, holding control
+    characters, or outside the profile's own rules (its length)."""
+    if not isinstance(secret, str):
+        return "must be a string"
+    if not secret.strip():
+        return "must not be blank"
+    if _CONTROL.search(secret) or text_problem(secret):
+        return "must be printable text, without control characters"
+    return profile.secret_problem(secret)
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent: NUL (PostgreSQL refuses it) or a lone
+    surrogate (no encoding can carry it); None when it can."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain lone surrogates (not valid Unicode)"
+    return None
 
 
 def url_problem(url: Any) -> str | None:
@@ -82,9 +116,9 @@ def header_problems(headers: Any) -> list[tuple[str, str]]:
     """(field, message) pairs for a custom-headers mapping."""
     if not isinstance(headers, Mapping):
         return [("headers", "must be an object of header name → value")]
-    found: list[tuple[str, str]] = []
     if len(headers) > MAX_HEADERS:
-        found.append(("headers", f"at most {MAX_HEADERS} custom headers"))
+        return [("headers", f"at most {MAX_HEADERS} custom headers")]
+    found: list[tuple[str, str]] = []
     seen: set[str] = set()
     for name, value in headers.items():
         where = f"headers.{name}"
@@ -98,8 +132,10 @@ def header_problems(headers: Any) -> list[tuple[str, str]]:
         seen.add(name.lower())
         if not isinstance(value, str) or not value:
             found.append((where, "header value must be a non-empty string"))
-        elif len(value) > 1024 or any(ord(c) < 32 or ord(c) == 127 for c in value):
-            found.append((where, "header value must be printable and at most 1024 characters"))
+        elif len(value) > 1024 or not _HEADER_VALUE.fullmatch(value):
+            found.append(
+                (where, "header value must be printable ASCII and at most 1024 characters")
+            )
     return found
 
 
@@ -110,8 +146,8 @@ def schedule_problem(schedule: Any) -> str | None:
         if (
             isinstance(delay, bool)
             or not isinstance(delay, int | float)
+            or not 0 <= delay <= MAX_DELAY  # before isfinite(), which overflows on huge ints
             or not math.isfinite(delay)
-            or not 0 <= delay <= MAX_DELAY
         ):
             return f"each delay must be a number of seconds from 0 to {MAX_DELAY:g}"
     return None
@@ -121,8 +157,8 @@ def timeout_problem(timeout: Any) -> str | None:
     if (
         isinstance(timeout, bool)
         or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_TIMEOUT  # before isfinite(), which overflows on huge ints
         or not math.isfinite(timeout)
-        or not 0 < timeout <= MAX_TIMEOUT
     ):
         return f"must be a number of seconds in (0, {MAX_TIMEOUT:g}]"
     return None
@@ -142,25 +178,27 @@ def check_registration(
 
     if not valid_org(values["org"]):
         bad("org", "must be 1 to 64 letters, digits, . _ -")
-    raw_topics = values["topics"]
-    topic_names = [raw_topics] if isinstance(raw_topics, str) else list(raw_topics or [])
-    topic_names = list(dict.fromkeys(topic_names))
-    if not topic_names:
-        bad("topics", "give at least one topic")
-    if len(topic_names) > 100:
-        bad("topics", "at most 100 topics per registration")
+    topic_names, topic_errors = _topic_names(values["topics"])
+    errors.extend(topic_errors)
     granted = None if scopes is None else set(scopes)
     topics = []
+    unknown = 0
     for index, name in enumerate(topic_names):
-        if not isinstance(name, str) or name not in catalog:
-            errors.extend(_catalog_errors(catalog, name, f"topics.{index}"))
+        if name not in catalog:
+            unknown += 1
+            # Close matches cost a string comparison per known topic: only for a few.
+            if unknown <= _SUGGESTED:
+                errors.extend(_catalog_errors(catalog, name, f"topics.{index}"))
+            else:
+                bad(f"topics.{index}", f"unknown topic {name[:100]!r}")
             continue
         topic = catalog[name]
         topics.append(topic)
         missing = [s for s in topic.scopes if granted is not None and s not in granted]
         if missing:
             bad(f"topics.{index}", f"topic {name!r} needs scope(s) {', '.join(missing)}")
-    problem = url_problem(values["url"])
+    url = values["url"]
+    problem = (isinstance(url, str) and text_problem(url)) or url_problem(url)
     if problem is None and not allow_private:
         try:
             check_url(values["url"])
@@ -178,13 +216,10 @@ def check_registration(
     profile = PROFILES.get(profile_name) if isinstance(profile_name, str) else None
     if profile is None:
         bad("profile", f"unknown profile {profile_name!r}; known: {', '.join(sorted(PROFILES))}")
-    elif values["secret"] is not None and not isinstance(values["secret"], str):
-        bad("secret", "must be a string")
     else:
-        secret: str = profile.generate_secret() if values["secret"] is None else values["secret"]
-        values["secret"] = secret
-        problem = profile.secret_problem(secret)
-        if problem:
+        if values["secret"] is None:
+            values["secret"] = profile.generate_secret()
+        if problem := secret_problem(profile, values["secret"]):
             bad("secret", problem)
     priority = values["priority"]
     if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 10_000:
@@ -208,7 +243,9 @@ def check_registration(
     ):
         bad("max_attempts", "must be an integer from 1 to 100")
     description = values["description"]
-    if description is not None and (not isinstance(description, str) or len(description) > 500):
+    if description is not None and (
+        not isinstance(description, str) or len(description) > 500 or text_problem(description)
+    ):
         bad("description", "must be text of at most 500 characters")
     if errors:
         raise ValidationError(errors)
@@ -220,9 +257,29 @@ def check_registration(
     }
 
 
-def _catalog_errors(catalog: Catalog, name: Any, field: str) -> tuple[FieldError, ...]:
+def _topic_names(raw: Any) -> tuple[list[str], list[FieldError]]:
+    """The distinct topic names of ``raw`` (one name or a list), or why there are none.
+    Typed and counted before any name is looked up."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if isinstance(raw, Mapping | bytes) or not isinstance(raw, Iterable):
+        return [], [FieldError("topics", "must be a list of topic names")]
+    names = list(raw)
+    if not names:
+        return [], [FieldError("topics", "give at least one topic")]
+    if len(names) > MAX_TOPICS:
+        return [], [FieldError("topics", f"at most {MAX_TOPICS} topics per registration")]
+    wrong = [
+        FieldError(f"topics.{i}", "must be a topic name (a string)")
+        for i, name in enumerate(names)
+        if not isinstance(name, str)
+    ]
+    return ([], wrong) if wrong else (list(dict.fromkeys(names)), [])
+
+
+def _catalog_errors(catalog: Catalog, name: str, field: str) -> tuple[FieldError, ...]:
     try:
-        catalog.get_topic(str(name), field)
+        catalog.get_topic(name, field)
     except ValidationError as exc:
         return exc.errors
     return ()

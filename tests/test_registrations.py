@@ -216,3 +216,71 @@ async def test_custom_headers_are_returned_on_creation_only(runtime: HookRuntime
     read = await runtime.registrations.get(reg.id, org="acme")
     assert read.headers is None and read.header_names == ("X-Timify-Key",)
     assert "headers" not in read.to_dict() and "secret" not in read.to_dict()
+
+
+@pytest.mark.parametrize(
+    ("secret", "message"),
+    [
+        (" " * 40, "must not be blank"),
+        ("\t\n" * 20, "must not be blank"),
+        ("a" * 39 + "\x00", "without control characters"),
+        ("a" * 20 + "\x1b[31m" + "a" * 20, "without control characters"),
+        ("a" * 39 + "\ud800", "without control characters"),
+    ],
+)
+async def test_blank_or_control_character_secrets_are_refused(
+    runtime: HookRuntime, secret: str, message: str
+) -> None:
+    with pytest.raises(ValidationError, match=message) as refused:
+        await runtime.registrations.create(
+            org="acme", topics=["profile_updated"], url=URL, secret=secret
+        )
+    assert [e.field for e in refused.value.errors] == ["secret"]
+    reg = await runtime.registrations.create(org="acme", topics=["profile_updated"], url=URL)
+    with pytest.raises(ValidationError, match=message):
+        await runtime.registrations.rotate_secret(reg.id, org="acme", secret=secret)
+    assert await runtime.registrations.list(org="acme") == [
+        await runtime.registrations.get(reg.id, org="acme")
+    ]
+
+
+async def test_the_profiles_length_rule_still_holds(runtime: HookRuntime) -> None:
+    with pytest.raises(ValidationError, match="at least 32 characters"):
+        await runtime.registrations.create(
+            org="acme", topics=["liveness.completed"], url=URL, secret="s" * 31
+        )
+    reg = await runtime.registrations.create(
+        org="acme", topics=["liveness.completed"], url=URL, secret="with spaces inside " * 2
+    )
+    assert reg.secret == "with spaces inside " * 2
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"topics": 5}, "topics"),
+        ({"topics": [{"a": 1}]}, "topics.0"),
+        ({"topics": [f"t{i}" for i in range(101)]}, "topics"),
+        ({"headers": {f"X-H{i}": "v" for i in range(5000)}}, "headers"),
+        ({"timeout": 10**400}, "timeout"),
+        ({"retry_schedule": [10**400]}, "retry_schedule"),
+        ({"description": "a\x00b"}, "description"),
+        ({"headers": {"X-Token": "abc\x01"}}, "headers.X-Token"),
+        ({"headers": {"X-Token": "abc\r\nX-Other: 1"}}, "headers.X-Token"),
+    ],
+)
+async def test_wrong_types_are_field_errors_not_crashes(
+    runtime: HookRuntime, changes: dict[str, object], field: str
+) -> None:
+    values: dict[str, object] = {"topics": ["profile_updated"], "url": URL, **changes}
+    with pytest.raises(ValidationError) as refused:
+        await runtime.registrations.create(org="acme", **values)  # type: ignore[arg-type]
+    assert [e.field for e in refused.value.errors] == [field]
+
+
+async def test_rotation_checks_its_arguments_types(runtime: HookRuntime) -> None:
+    reg = await runtime.registrations.create(org="acme", topics=["profile_updated"], url=URL)
+    for arguments in ({"grace": "x"}, {"grace": True}, {"rev": 5}, {"secret": 5}):
+        with pytest.raises(ValidationError):
+            await runtime.registrations.rotate_secret(reg.id, org="acme", **arguments)
+    assert (await runtime.registrations.get(reg.id, org="acme")).rev == reg.rev

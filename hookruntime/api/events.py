@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from sqlalchemy import func, select
@@ -11,15 +12,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..blocking import serving_hook
-from ..errors import ConflictError
+from ..catalog import refuse_runtime_topic
+from ..errors import ConflictError, NotFoundError
+from ..keys import ApiKeyInfo
+from ..queue.deliveries import DeliveryView
 from ..runtime import HookRuntime
 from ..store.models import DELIVERIES, EVENTS
-from .io import RateLimiter, as_object, float_param, int_param, read_json, require
+from .io import (
+    RateLimiter,
+    as_object,
+    float_param,
+    int_param,
+    invalid,
+    off_loop,
+    read_json,
+    require,
+    unix_time,
+)
 from .problems import HTTPProblem
 
 __all__ = ["ROUTES"]
 
 limiter = RateLimiter(rate=200.0, burst=400.0)
+call_limiter = RateLimiter(rate=200.0, burst=400.0, what="calls")
+_DEPTH = re.compile(r"[0-9]{1,4}")
+#: A call's deadline is at most its topic's anyway (30 s at most); beyond this, a typo.
+MAX_DEADLINE = 3600.0
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,198}[\x21-\x7e])?")
 
 
 def _runtime(request: Request) -> HookRuntime:
@@ -46,6 +65,10 @@ def _topic(body: dict[str, Any]) -> str:
     return topic
 
 
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 async def _existing(
     runtime: HookRuntime, org: str, idempotency_key: str
 ) -> tuple[str, str, int] | None:
@@ -70,21 +93,17 @@ async def emit(request: Request) -> Response:
     limiter.take(key.id)
     body = as_object(await read_json(request), {"topic", "data", "key"})
     topic = _topic(body)
+    refuse_runtime_topic(topic)
     runtime = _runtime(request)
     idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise invalid("Idempotency-Key", "1 to 200 printable ASCII characters")
     if idempotency_key is None:
         ids, count = await runtime.outbox.publish(
             topic, [body["data"]], org=key.org, keys=[body.get("key")]
         )
         return JSONResponse({"id": ids[0], "deliveries": count}, status_code=202)
-    if not 0 < len(idempotency_key) <= 200:
-        raise HTTPProblem(
-            422,
-            "Invalid request",
-            "Idempotency-Key must be 1 to 200 characters",
-            errors=[{"field": "Idempotency-Key", "message": "1 to 200 characters"}],
-        )
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    digest = await off_loop(request, _digest, body)
     for _ in range(2):  # a concurrent twin may win the insert; then read its event
         found = await _existing(runtime, key.org, idempotency_key)
         if found is not None:
@@ -112,12 +131,22 @@ async def emit(request: Request) -> Response:
 
 async def call(request: Request) -> Response:
     key = await require(request, "hooks:call")
+    call_limiter.take(key.id)
     body = as_object(await read_json(request), {"topic", "data", "deadline"})
     topic = _topic(body)
+    deadline = body.get("deadline")
+    # Typed and ranged here: a huge integer would overflow the caller's float checks.
+    if deadline is not None and (
+        isinstance(deadline, bool)
+        or not isinstance(deadline, int | float)
+        or not 0 < deadline <= MAX_DEADLINE
+    ):
+        raise invalid("deadline", f"must be a number of seconds in (0, {MAX_DEADLINE:g}]")
+    depth = request.headers.get("x-hook-depth")
+    if depth is not None and not _DEPTH.fullmatch(depth.strip()):
+        raise invalid("X-Hook-Depth", "a small whole number")
     with serving_hook(request.headers):  # a hook calling back into its own chain is refused
-        result = await _runtime(request).call(
-            topic, body["data"], org=key.org, deadline=body.get("deadline")
-        )
+        result = await _runtime(request).call(topic, body["data"], org=key.org, deadline=deadline)
     return JSONResponse(result.to_dict())
 
 
@@ -125,7 +154,11 @@ async def event(request: Request) -> Response:
     key = await require(request, "deliveries:read")
     runtime = _runtime(request)
     found = await runtime.deliveries.event(request.path_params["id"], org=key.org)
-    deliveries = await runtime.deliveries.list(org=key.org, event_id=found["id"], limit=1000)
+    if found["topic"] in runtime.catalog.hidden_from(key.scopes):
+        raise NotFoundError(f"no event {found['id']!r} in org {key.org!r}")
+    deliveries = await runtime.deliveries.list(
+        org=key.org, event_id=found["id"], limit=1000, hidden=_hidden(request, key)
+    )
     return JSONResponse(
         {
             "id": found["id"],
@@ -136,6 +169,10 @@ async def event(request: Request) -> Response:
             "deliveries": [d.to_dict() for d in deliveries],
         }
     )
+
+
+def _hidden(request: Request, key: ApiKeyInfo) -> frozenset[str]:
+    return _runtime(request).catalog.hidden_from(key.scopes)
 
 
 def _filters(request: Request) -> dict[str, Any]:
@@ -156,7 +193,11 @@ async def deliveries(request: Request) -> Response:
     )
     limit = int_param(request, "limit", 100, 1, 1000)
     items = await _runtime(request).deliveries.list(
-        org=key.org, limit=limit, after=request.query_params.get("after"), **_filters(request)
+        org=key.org,
+        limit=limit,
+        after=request.query_params.get("after"),
+        hidden=_hidden(request, key),
+        **_filters(request),
     )
     cursor = items[-1].id if len(items) == limit else None
     return JSONResponse({"items": [d.to_dict() for d in items], "next": cursor})
@@ -164,12 +205,28 @@ async def deliveries(request: Request) -> Response:
 
 async def delivery(request: Request) -> Response:
     key = await require(request, "deliveries:read")
+    return JSONResponse((await _visible_delivery(request, key)).to_dict())
+
+
+async def _visible_delivery(request: Request, key: ApiKeyInfo) -> DeliveryView:
+    """The delivery named in the path, unless its topic needs a scope the key lacks:
+    then not found, as another org's."""
     found = await _runtime(request).deliveries.get(request.path_params["id"], org=key.org)
-    return JSONResponse(found.to_dict())
+    missing = NotFoundError(f"no delivery {found.id!r} in org {key.org!r}")
+    if found.topic in _hidden(request, key):
+        raise missing
+    try:  # a registration carrying a topic the key lacks hides all its deliveries
+        await _runtime(request).registrations.get(
+            found.registration_id, org=key.org, scopes=key.scopes
+        )
+    except NotFoundError:
+        raise missing from None
+    return found
 
 
 async def retry(request: Request) -> Response:
     key = await require(request, "webhooks:manage")
+    await _visible_delivery(request, key)
     found = await _runtime(request).deliveries.retry(request.path_params["id"], org=key.org)
     return JSONResponse(found.to_dict(), status_code=202)
 
@@ -180,7 +237,15 @@ async def retry_many(request: Request) -> Response:
         await read_json(request, optional=True),
         {"status", "topic", "registration_id", "since", "until"},
     )
-    count = await _runtime(request).deliveries.retry_many(org=key.org, **body)
+    for name in ("status", "topic", "registration_id"):
+        if name in body and not isinstance(body[name], str):
+            raise invalid(name, "must be a string")
+    for name in ("since", "until"):
+        if name in body:
+            body[name] = unix_time(body[name], name)
+    count = await _runtime(request).deliveries.retry_many(
+        org=key.org, hidden=_hidden(request, key), **body
+    )
     return JSONResponse({"retried": count}, status_code=202)
 
 

@@ -19,7 +19,11 @@ _REGISTRATION_FIELDS: dict[str, Any] = {
     "on_failure": {"enum": ["ignore", "deny", None]},
     "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 60},
     "ordered": {"type": "boolean"},
-    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+    "headers": {
+        "type": "object",
+        "maxProperties": 20,
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 1024},
+    },
     "retry_schedule": {
         "type": ["array", "null"],
         "maxItems": 30,
@@ -114,7 +118,7 @@ DOCS: dict[
     ("/v1/registrations", "POST"): (
         "Create a registration ({topic,url,secret} is enough)",
         "webhooks:manage",
-        _OBJECT,
+        _CREATE,
         201,
         _OBJECT,
         (),
@@ -138,7 +142,7 @@ DOCS: dict[
     ("/v1/registrations/{id}", "PUT"): (
         "Replace a registration (needs rev)",
         "webhooks:manage",
-        _OBJECT,
+        _CHANGE,
         200,
         _OBJECT,
         (),
@@ -146,7 +150,7 @@ DOCS: dict[
     ("/v1/registrations/{id}", "PATCH"): (
         "Change some fields (needs rev)",
         "webhooks:manage",
-        _OBJECT,
+        _CHANGE,
         200,
         _OBJECT,
         (),
@@ -162,7 +166,7 @@ DOCS: dict[
     ("/v1/registrations/{id}/rotate-secret", "POST"): (
         "Rotate the signing secret (returned once)",
         "webhooks:manage",
-        None,
+        _ROTATE,
         200,
         _OBJECT,
         (),
@@ -178,7 +182,7 @@ DOCS: dict[
     ("/v1/test", "POST"): (
         "Send a topic's sample to the org's registrations",
         "webhooks:manage",
-        _OBJECT,
+        _TOPIC_ONLY,
         202,
         _OBJECT,
         (),
@@ -186,7 +190,7 @@ DOCS: dict[
     ("/v1/events", "POST"): (
         "Emit an event ({topic,data,key?}; Idempotency-Key honoured)",
         "events:emit",
-        _OBJECT,
+        _EVENT,
         202,
         _OBJECT,
         (),
@@ -194,7 +198,7 @@ DOCS: dict[
     ("/v1/calls", "POST"): (
         "Make a blocking call; returns the CallResult",
         "hooks:call",
-        _OBJECT,
+        _CALL,
         200,
         _OBJECT,
         (),
@@ -234,7 +238,7 @@ DOCS: dict[
     ("/v1/deliveries/retry", "POST"): (
         "Retry every delivery matching a filter",
         "webhooks:manage",
-        _OBJECT,
+        _FILTER,
         202,
         _OBJECT,
         (),
@@ -291,7 +295,12 @@ def openapi(version: str) -> dict[str, Any]:
             else []
         )
         parameters += [
-            {"name": q, "in": "query", "required": False, "schema": {"type": "string"}}
+            {
+                "name": q,
+                "in": "query",
+                "required": False,
+                "schema": _QUERY.get(q, {"type": "string"}),
+            }
             for q in queries
         ]
         if parameters:

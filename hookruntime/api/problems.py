@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -39,11 +40,19 @@ class HTTPProblem(Exception):
         self.headers, self.extra = headers, extra
 
 
+class ProblemResponse(JSONResponse):
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        # ASCII escapes: a problem quoting the caller's input must render whatever it holds.
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def problem(
     status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def problem_from_error(exc: HookRuntimeError, **extra: Any) -> JSONResponse:

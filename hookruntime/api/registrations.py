@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -9,7 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from ..registrations import EDITABLE
 from ..runtime import HookRuntime
-from .io import as_object, int_param, read_json, require
+from .io import RateLimiter, as_object, int_param, invalid, read_json, require
 from .problems import HTTPProblem
 
 __all__ = ["ROUTES"]
@@ -18,6 +19,9 @@ MANAGE = "webhooks:manage"
 #: Aliases of the seeds: ``topic`` (seed 001), ``events`` and ``is_active`` (seed 002).
 _ALIASES = {"topic": "topics", "events": "topics", "is_active": "active"}
 _FIELDS = EDITABLE | set(_ALIASES) | {"rev"}
+_REV = re.compile(r"[\x21-\x7e]{1,100}")
+#: A test sends to every receiver of a topic: fewer of them than of events.
+test_limiter = RateLimiter(rate=5.0, burst=20.0, what="tests")
 
 
 def _runtime(request: Request) -> HookRuntime:
@@ -43,7 +47,11 @@ def _fields(body: Any) -> dict[str, Any]:
 
 
 def _rev(request: Request, values: dict[str, Any], required: bool) -> str | None:
-    rev = values.pop("rev", None) or request.headers.get("if-match", "").strip('"') or None
+    rev = values.pop("rev", None)
+    if rev is None:
+        rev = request.headers.get("if-match", "").strip('"') or None
+        if rev is not None and not _REV.fullmatch(rev):
+            raise invalid("If-Match", "the registration's rev, as read")
     if rev is None and required:
         raise HTTPProblem(
             428, "rev required", "send the registration's current rev (body field rev, or If-Match)"
@@ -56,6 +64,15 @@ def _rev(request: Request, values: dict[str, Any], required: bool) -> str | None
             errors=[{"field": "rev", "message": "a string"}],
         )
     return rev
+
+
+def _topic(body: dict[str, Any], required: bool) -> str | None:
+    topic = body.get("topic")
+    if topic is None and not required:
+        return None
+    if not isinstance(topic, str):
+        raise invalid("topic", "required, a topic name" if required else "a topic name")
+    return topic
 
 
 async def create(request: Request) -> Response:
@@ -88,6 +105,7 @@ async def listing(request: Request) -> Response:
         topic=request.query_params.get("topic"),
         limit=limit,
         after=request.query_params.get("after"),
+        scopes=key.scopes,
     )
     cursor = items[-1].id if len(items) == limit else None
     return JSONResponse({"items": [r.to_dict() for r in items], "next": cursor})
@@ -95,7 +113,9 @@ async def listing(request: Request) -> Response:
 
 async def read(request: Request) -> Response:
     key = await require(request, MANAGE)
-    registration = await _runtime(request).registrations.get(request.path_params["id"], org=key.org)
+    registration = await _runtime(request).registrations.get(
+        request.path_params["id"], org=key.org, scopes=key.scopes
+    )
     return JSONResponse(registration.to_dict(), headers={"ETag": f'"{registration.rev}"'})
 
 
@@ -125,7 +145,9 @@ async def remove(request: Request) -> Response:
     key = await require(request, MANAGE)
     values = _fields(await read_json(request, optional=True))
     rev = _rev(request, values, required=False)
-    await _runtime(request).registrations.delete(request.path_params["id"], org=key.org, rev=rev)
+    await _runtime(request).registrations.delete(
+        request.path_params["id"], org=key.org, rev=rev, scopes=key.scopes
+    )
     return Response(status_code=204)
 
 
@@ -138,30 +160,35 @@ async def rotate(request: Request) -> Response:
         rev=body.get("rev"),
         secret=body.get("secret"),
         grace=body.get("grace", 86_400.0),
+        scopes=key.scopes,
     )
     return JSONResponse(registration.to_dict())
 
 
 async def test_one(request: Request) -> Response:
     key = await require(request, MANAGE)
+    test_limiter.take(key.id)
     body = as_object(await read_json(request, optional=True), {"topic"})
-    answer = await _runtime(request).send_test(
-        org=key.org, topic=body.get("topic"), registration_id=request.path_params["id"]
+    topic = _topic(body, required=False)
+    runtime = _runtime(request)
+    registration = await runtime.registrations.get(
+        request.path_params["id"], org=key.org, scopes=key.scopes
     )
+    answer = await runtime.send_test(org=key.org, topic=topic, registration_id=registration.id)
     return JSONResponse(answer, status_code=200 if "result" in answer else 202)
 
 
 async def test_topic(request: Request) -> Response:
     key = await require(request, MANAGE)
-    body = as_object(await read_json(request), {"topic"})
-    if not isinstance(body.get("topic"), str):
-        raise HTTPProblem(
-            422,
-            "Invalid request",
-            "topic is required",
-            errors=[{"field": "topic", "message": "required"}],
-        )
-    answer = await _runtime(request).send_test(org=key.org, topic=body["topic"])
+    test_limiter.take(key.id)
+    topic = _topic(as_object(await read_json(request), {"topic"}), required=True)
+    assert topic is not None
+    runtime = _runtime(request)
+    declared = runtime.catalog.get_topic(topic)
+    if topic in runtime.catalog.hidden_from(key.scopes):
+        # As creating a registration for it would be: the test reaches its receivers.
+        raise invalid("topic", f"topic {topic!r} needs scope(s) {', '.join(declared.scopes)}")
+    answer = await runtime.send_test(org=key.org, topic=topic)
     return JSONResponse(answer, status_code=200 if "result" in answer else 202)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 import secrets as random
 from collections.abc import Mapping, Sequence
 
@@ -28,6 +29,7 @@ from .standard import StandardProfile
 __all__ = ["JWSProfile", "jws_sign", "jws_verify"]
 
 _HEADER = compact_json({"alg": "HS256", "typ": "JWT"})
+_BASE64URL = re.compile(rb"[A-Za-z0-9_-]*")
 
 
 def _b64url(data: bytes) -> bytes:
@@ -35,10 +37,18 @@ def _b64url(data: bytes) -> bytes:
 
 
 def _unb64url(part: bytes) -> bytes:
+    """Strict base64url (RFC 7515): its alphabet only, unpadded, and the one canonical
+    spelling of the bytes; the lenient decoder would skip junk and spare bits, giving
+    one token many accepted spellings."""
+    if not _BASE64URL.fullmatch(part) or len(part) % 4 == 1:
+        raise VerificationError("JWS part is not base64url")
     try:
-        return base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))
+        data = base64.urlsafe_b64decode(part + b"=" * (-len(part) % 4))
     except (binascii.Error, ValueError) as exc:
         raise VerificationError("JWS part is not base64url") from exc
+    if _b64url(data) != part:
+        raise VerificationError("JWS part is not canonical base64url")
+    return data
 
 
 def jws_sign(payload: bytes, secret: str) -> bytes:

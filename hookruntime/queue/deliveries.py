@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Select, delete, exists, select, update
 from ..arguments import check_ids
 from ..errors import ConflictError, FieldError, NotFoundError, ValidationError
 from ..store.engine import Database
-from ..store.models import ATTEMPTS, DELIVERIES, EVENTS
+from ..store.models import ATTEMPTS, DELIVERIES, EVENTS, REGISTRATION_TOPICS
 from .wake import Wakeup
 
 __all__ = ["STATUSES", "AttemptView", "Deliveries", "DeliveryView"]
@@ -126,6 +126,7 @@ class Deliveries:
         since: float | None,
         until: float | None,
         event_id: str | None = None,
+        hidden: Collection[str] = (),
     ) -> Select[Any]:
         check_ids(org, topic=topic, registration_id=registration_id, event_id=event_id)
         errors = []
@@ -155,6 +156,15 @@ class Deliveries:
             query = query.where(DELIVERIES.c.created_at >= since)
         if until is not None:
             query = query.where(DELIVERIES.c.created_at < until)
+        if hidden:  # topics the caller's scopes do not cover, and their registrations
+            query = query.where(
+                DELIVERIES.c.topic.not_in(hidden),
+                DELIVERIES.c.registration_id.not_in(
+                    select(REGISTRATION_TOPICS.c.registration_id).where(
+                        REGISTRATION_TOPICS.c.org_id == org, REGISTRATION_TOPICS.c.topic.in_(hidden)
+                    )
+                ),
+            )
         return query
 
     async def list(
@@ -169,6 +179,7 @@ class Deliveries:
         limit: int = 100,
         after: str | None = None,
         event_id: str | None = None,
+        hidden: Collection[str] = (),
     ) -> builtins.list[DeliveryView]:
         """Deliveries of ``org`` matching every filter given, oldest first; ``after`` (an
         id) continues a page."""
@@ -176,7 +187,7 @@ class Deliveries:
             raise ValidationError.single("limit", "must be a whole number from 1 to 1000")
         check_ids(org, after=after)
         query = self._filtered(
-            DELIVERIES, org, status, topic, registration_id, since, until, event_id
+            DELIVERIES, org, status, topic, registration_id, since, until, event_id, hidden
         )
         if after is not None:
             query = query.where(DELIVERIES.c.id > after)
@@ -224,6 +235,7 @@ class Deliveries:
         since: float | None = None,
         until: float | None = None,
         progress: Callable[[int, int], None] | None = None,
+        hidden: Collection[str] = (),
     ) -> int:
         """Retry every delivery matching the filter, in chunks; ``progress(done, total)``
         is called after each chunk. Returns how many were retried."""
@@ -233,7 +245,9 @@ class Deliveries:
             raise ValidationError(
                 [FieldError("status", f"only {', '.join(_RETRYABLE)} deliveries can be retried")]
             )
-        query = self._filtered(DELIVERIES.c.id, org, status, topic, registration_id, since, until)
+        query = self._filtered(
+            DELIVERIES.c.id, org, status, topic, registration_id, since, until, hidden=hidden
+        )
         async with self._db.connect() as conn:
             ids = (await conn.execute(query.order_by(DELIVERIES.c.id))).scalars().all()
         done = 0
