@@ -42,12 +42,7 @@ def check_hook(
         errors.append(FieldError("topic", f"must be a topic name (a string), not {_kind(topic)}"))
     if not valid_org(org):
         errors.append(FieldError("org", _ORG))
-    if deadline is not None and (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, int | float)
-        or not math.isfinite(deadline)
-        or deadline <= 0
-    ):
+    if deadline is not None and not _seconds(deadline):
         errors.append(FieldError("deadline", "must be a finite number of seconds above 0"))
     if key is not None and not isinstance(key, str):
         errors.append(FieldError("key", f"must be a string or None, not {_kind(key)}"))
@@ -55,6 +50,16 @@ def check_hook(
         errors.append(FieldError("registration_id", "must be a string or None"))
     if errors:
         raise ValidationError(errors)
+
+
+def _seconds(value: object) -> bool:
+    """A finite number of seconds above 0 (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and value > 0
+    except OverflowError:
+        return False
 
 
 def check_ids(org: object, **ids: object) -> None:

@@ -171,6 +171,14 @@ WRONG_ARGUMENTS: dict[str, tuple[Call, str]] = {
         lambda r: r.call("user_logged_in", {"id": "x"}, org="acme", deadline=math.nan),
         "deadline",
     ),
+    "call deadline too large for a float": (
+        lambda r: r.call("user_logged_in", {"id": "x"}, org="acme", deadline=10**400),
+        "deadline",
+    ),
+    "emit org with a trailing newline": (
+        lambda r: r.emit("profile_updated", {"id": "x"}, org="acme\n"),
+        "org",
+    ),
     "call deadline zero": (
         lambda r: r.call("user_logged_in", {"id": "x"}, org="acme", deadline=0),
         "deadline",

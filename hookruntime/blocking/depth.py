@@ -23,7 +23,9 @@ def current_depth() -> int:
 def _parse(headers: Mapping[str, str]) -> int:
     for name, value in headers.items():
         if name.lower() == HOOK_DEPTH_HEADER.lower():
-            return int(value) if value.strip().isdigit() else 1
+            digits = value.strip()
+            # ASCII only: str.isdigit() also says yes to "²", which int() refuses.
+            return int(digits) if digits.isascii() and digits.isdigit() else 1
     return 0
 
 

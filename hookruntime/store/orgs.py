@@ -12,11 +12,12 @@ from . import models
 
 __all__ = ["ensure_org", "valid_org"]
 
-_ORG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ORG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 def valid_org(org: object) -> bool:
-    return isinstance(org, str) and _ORG.match(org) is not None
+    # fullmatch: "$" would let a trailing newline through.
+    return isinstance(org, str) and _ORG.fullmatch(org) is not None
 
 
 async def ensure_org(session: AsyncSession, org: str) -> None:
