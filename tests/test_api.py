@@ -77,3 +77,23 @@ def test_serve_runs_on_the_sqlite_default(tmp_path: Path) -> None:
         process.wait(timeout=15)
         if process.stdout:
             process.stdout.close()
+
+
+async def test_an_unexpected_error_is_a_logged_problem_document_not_plain_text(
+    sqlite_runtime: HookRuntime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = await sqlite_runtime.keys.create(org="acme", scopes=["webhooks:manage"])
+
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(sqlite_runtime.catalog, "values", broken)
+    transport = httpx.ASGITransport(
+        app=create_app(sqlite_runtime, manage_lifecycle=False), raise_app_exceptions=False
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://hookruntime.test") as client:
+        response = await client.get("/v1/topics", headers={"Authorization": f"Bearer {key.key}"})
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "a bug" not in response.text  # details go to the log, not to the caller
+    assert "unexpected RuntimeError on GET /v1/topics" in caplog.text

@@ -20,7 +20,7 @@ from . import events, registrations
 from .embed import RequireOpen
 from .io import require
 from .openapi import openapi
-from .problems import HTTPProblem, handle_error, handle_problem
+from .problems import HTTPProblem, handle_error, handle_problem, handle_unexpected
 
 __all__ = ["create_app", "topic_json"]
 
@@ -102,7 +102,12 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
     ]
     app = Starlette(
         routes=[*routes, *dashboard_routes()],
-        exception_handlers={HookRuntimeError: handle_error, HTTPProblem: handle_problem},
+        exception_handlers={
+            HookRuntimeError: handle_error,
+            HTTPProblem: handle_problem,
+            # A bug, not bad input: still a 500, but a problem document, and logged.
+            Exception: handle_unexpected,
+        },
         # Mounted without hookruntime.api.lifespan: a 503 that says so, not a 500 per request.
         middleware=[Middleware(RequireOpen, runtime=runtime)],
         lifespan=lifespan,

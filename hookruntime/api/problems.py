@@ -18,7 +18,14 @@ from ..errors import (
     ValidationError,
 )
 
-__all__ = ["MEDIA_TYPE", "HTTPProblem", "handle_error", "handle_problem", "problem"]
+__all__ = [
+    "MEDIA_TYPE",
+    "HTTPProblem",
+    "handle_error",
+    "handle_problem",
+    "handle_unexpected",
+    "problem",
+]
 
 MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("hookruntime.api")
@@ -74,6 +81,14 @@ async def handle_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, UnknownTopicError):  # name them all, not only the close ones
         return problem_from_error(exc, known_topics=sorted(request.app.state.runtime.catalog))
     return problem_from_error(exc)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error(
+        "unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path,
+        exc_info=exc,
+    )  # fmt: skip
+    return problem(500, "Internal error", "the server failed to handle the request")
 
 
 async def handle_problem(_request: Request, exc: Exception) -> JSONResponse:
