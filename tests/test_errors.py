@@ -259,3 +259,27 @@ async def test_a_master_key_file_that_cannot_be_read_is_a_configuration_error(
     with pytest.raises(ConfigurationError, match="HOOKRUNTIME_MASTER_KEY"):
         async with HookRuntime(f"sqlite:///{tmp_path / 'hooks.db'}", workers=0, environ={}):
             pass
+
+
+async def test_the_api_answers_503_with_retry_after_when_the_database_is_gone(
+    pg_url: str, master_key: str
+) -> None:
+    import httpx
+
+    from hookruntime.api import create_app
+
+    async with HookRuntime(pg_url, workers=0, master_key=master_key) as runtime:
+        key = await runtime.keys.create(org="acme", scopes=["webhooks:manage"])
+        admin = await asyncpg.connect(PG_ADMIN)
+        try:
+            await admin.execute(f'DROP DATABASE "{pg_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        transport = httpx.ASGITransport(app=create_app(runtime, manage_lifecycle=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hooks.test") as client:
+            response = await client.get(
+                "/v1/registrations", headers={"Authorization": f"Bearer {key.key}"}
+            )
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "1"

@@ -14,6 +14,8 @@ from ..errors import (
     HookRuntimeError,
     NotFoundError,
     ReentrancyError,
+    StoreLocked,
+    StoreUnavailable,
     UnknownTopicError,
     ValidationError,
 )
@@ -72,6 +74,14 @@ def problem_from_error(exc: HookRuntimeError, **extra: Any) -> JSONResponse:
         return problem(409, "Conflict", str(exc))
     if isinstance(exc, ReentrancyError):
         return problem(409, "Re-entrant blocking call", str(exc))
+    if isinstance(exc, StoreUnavailable | StoreLocked):
+        # The database, not the request: worth trying again shortly. The message names
+        # the URL without its password; the caller needs only the kind.
+        log.warning("answered 503: %s", exc)
+        return problem(
+            503, "Service unavailable", "the database is unavailable; try again shortly",
+            {"Retry-After": "1"},
+        )  # fmt: skip
     log.error("unexpected %s: %s", type(exc).__name__, exc)
     return problem(500, "Internal error", "the server failed to handle the request")
 
