@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -177,6 +177,24 @@ async def cmd_registrations_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def service_sender_process(
+    flag: bool | None, environ: Mapping[str, str] | None = None
+) -> bool | None:
+    """The standalone service's layout: with a core to spare, send from a child process
+    (the README's Performance section has the numbers). A flag or HOOKRUNTIME_* variable
+    that says otherwise wins; an embedded HookRuntime stays one process unless asked."""
+    env = os.environ if environ is None else environ
+    if flag is not None or "HOOKRUNTIME_SENDER_PROCESS" in env:
+        return flag
+    if env.get("HOOKRUNTIME_HTTP_CLIENT", "aiohttp") != "aiohttp":
+        return None  # the sender process sends with aiohttp
+    return (
+        len(os.sched_getaffinity(0)) >= 2
+        if hasattr(os, "sched_getaffinity")
+        else ((os.cpu_count() or 1) >= 2)
+    )
+
+
 async def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -185,7 +203,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     runtime = HookRuntime(
         args.database_url,
         allow_private_targets=args.allow_private_targets,
-        sender_process=args.sender_process,
+        sender_process=service_sender_process(args.sender_process),
     )
     if runtime.settings.allow_private_targets:
         log.warning(
@@ -250,7 +268,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
         args.database_url,
         workers=max(Settings.from_env().workers if args.workers is None else args.workers, 1),
         concurrency=args.concurrency,
-        sender_process=args.sender_process,
+        sender_process=service_sender_process(args.sender_process),
         lease=args.lease,
         allow_private_targets=args.allow_private_targets,
     )

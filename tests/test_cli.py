@@ -261,3 +261,33 @@ def test_reading_a_new_sqlite_path_asks_for_migrate_and_creates_no_file(
             "run `hookruntime migrate`",
         )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("flag", "environ", "cores", "expected"),
+    [
+        (None, {}, 2, True),  # a core to spare: the sender process
+        (None, {}, 1, False),  # one core: one process
+        (False, {}, 2, False),  # --no-sender-process wins
+        (True, {}, 1, True),  # --sender-process wins
+        (None, {"HOOKRUNTIME_SENDER_PROCESS": "0"}, 2, None),  # the variable is read as set
+        (None, {"HOOKRUNTIME_HTTP_CLIENT": "httpx"}, 2, None),  # the child sends with aiohttp
+    ],
+)
+def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
+    monkeypatch: pytest.MonkeyPatch,
+    flag: bool | None,
+    environ: dict[str, str],
+    cores: int,
+    expected: bool | None,
+) -> None:
+    from hookruntime import commands
+
+    monkeypatch.setattr(commands.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    assert commands.service_sender_process(flag, environ) is expected
+
+
+def test_an_embedded_runtime_stays_one_process_by_default() -> None:
+    from hookruntime import HookRuntime
+
+    assert HookRuntime("sqlite:///:memory:", environ={}).settings.sender_process is False

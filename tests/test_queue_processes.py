@@ -25,7 +25,9 @@ from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 pytestmark = pytest.mark.anyio
 SENDING = pytest.mark.parametrize(
-    "sending", [[], ["--sender-process"]], ids=["one-process", "sender-process"]
+    "sending",
+    [["--no-sender-process"], ["--sender-process"]],
+    ids=["one-process", "sender-process"],
 )
 
 
@@ -102,7 +104,7 @@ async def test_a_killed_worker_loses_nothing(
         with worker_process(database_url, master_key, "--lease", "2", *sending) as first:
             await eventually(lambda: len(receiver.received) >= 60, timeout=30)
             senders = children(first.pid)
-            assert len(senders) == (1 if sending else 0)
+            assert len(senders) == (1 if "--sender-process" in sending else 0)
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
             # Its sender process notices and exits rather than send on unrecorded.
@@ -175,7 +177,7 @@ async def test_a_killed_worker_is_recovered_in_seconds_with_the_default_lease(
     # yet recorded; from a sender process, also the answers on their way back to be
     # recorded (one more round of requests here, the answers taking far less than 50 ms).
     concurrency = 16
-    bound = concurrency * (2 if sending else 1)
+    bound = concurrency * (2 if "--sender-process" in sending else 1)
     async with LoopbackReceiver(lambda _r: Reply(delay=0.05)) as receiver:
         emitted = await backlog(database_url, master_key, receiver.url, 600)
         args = ["--concurrency", str(concurrency), *sending]
