@@ -18,6 +18,7 @@ from .mount import base_of
 from .queries import (
     COUNT_CAP,
     DeliveryFilter,
+    attempt_headers,
     capped_count,
     delivery_page,
     matching_topics,
@@ -79,11 +80,15 @@ class DeliveryViews:
         session.check_topics(runtime.catalog, [found.topic])
         wire = await rendered_request(runtime, session.org, found.registration_id, found.event_id)
         urls = await registration_urls(runtime, session.org, [found.registration_id])
+        headers = await attempt_headers(runtime, session.org, found.id)
+        headers += [None] * (len(found.attempt_log) - len(headers))
         return page(
             request,
             "delivery.html",
             session,
             delivery=found,
+            # Newest first, each with the response headers it kept.
+            attempts=list(zip(found.attempt_log, headers, strict=False))[::-1],
             wire=wire,
             url=urls.get(found.registration_id),
             retried=request.query_params.get("retried") == "1",
