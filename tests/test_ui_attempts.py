@@ -76,6 +76,8 @@ def test_headers_excerpt_is_bounded_in_count_and_size() -> None:
     excerpt = headers_excerpt(huge) or ""
     assert 0 < len(excerpt.encode()) <= MAX_HEADERS_BYTES
     assert all(len(v) <= 257 for _, v in json.loads(excerpt))
+    escaped = headers_excerpt([(f"X-Quoted-{i}", '"\\' * 45) for i in range(20)]) or ""
+    assert 0 < len(escaped.encode()) <= MAX_HEADERS_BYTES  # JSON escapes counted too
     assert headers_excerpt([]) is None
     redacted = dict(
         json.loads(headers_excerpt([("Authorization", "Bearer abc"), ("WWW-Authenticate", "x")]))
