@@ -78,6 +78,27 @@ async def test_call_page_shows_the_conflicts_and_deadline_the_call_recorded(
     assert conflicts.index(ids[0]) < conflicts.index(ids[1])  # kept from, dropped from
     assert 'id="call-deadline">750 ms<' in detail.text
     assert "deadline 750 ms" in detail.text  # the waterfall's line is the caller's deadline
+    assert "the caller asked for" not in detail.text
+
+
+async def test_call_page_says_when_the_topics_deadline_capped_the_callers(
+    runtime_ui: HookRuntime,
+) -> None:
+    key = await runtime_ui.keys.create(org="acme", scopes=ALL)
+    topic = runtime_ui.catalog["user_logged_in"]
+    assert topic.deadline is not None
+    async with LoopbackReceiver(lambda _r: Reply.json({"decision": "allow"})) as rx:
+        await runtime_ui.registrations.create(org="acme", topics=["user_logged_in"], url=rx.url)
+        asked = topic.deadline + 5
+        result = await runtime_ui.call(
+            "user_logged_in", dict(topic.sample), org="acme", deadline=asked
+        )
+        await runtime_ui.attempts.flush()
+        async with client(runtime_ui) as http:
+            await sign_in(http, key.key)
+            detail = await http.get(f"/ui/calls/{result.call_id}")
+    assert f'id="call-deadline">{topic.deadline:.1f} s<' in detail.text
+    assert f"the caller asked for {asked:.1f} s" in detail.text
 
 
 async def test_a_deny_recorded_by_the_call_is_shown_even_if_the_policy_changed_since(

@@ -56,6 +56,8 @@ class Call:
     #: As the call kept them; None when its rows predate keeping them.
     conflicts: list[dict[str, str]] | None = None
     reason: str | None = None
+    #: The deadline the caller asked for, when the topic's shorter one capped it.
+    asked: float | None = None
 
     @property
     def span_ms(self) -> float:
@@ -116,6 +118,9 @@ def _as_kept(call: Call, detail: dict[str, Any]) -> Call:
     """``call`` with what the call itself recorded in place of what was re-derived."""
     if isinstance(detail.get("deadline_ms"), int | float):
         call.deadline = detail["deadline_ms"] / 1000
+        asked = detail.get("requested_deadline_ms")
+        if isinstance(asked, int | float) and asked / 1000 > call.deadline:
+            call.asked = asked / 1000
     if isinstance(detail.get("allowed"), bool):
         call.decision = "allow" if detail["allowed"] else "deny"
         call.partial = bool(detail.get("partial"))
