@@ -18,7 +18,7 @@ from hookruntime.receiver import verify
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
-from booking_service.app import create_app
+from booking_service.app import create_app, served
 from booking_service.models import Base, Booking, host_url
 
 pytestmark = pytest.mark.anyio
@@ -180,3 +180,19 @@ async def test_transition_from_the_wrong_state_or_unknown_booking_is_a_4xx_probl
     invalid = await client.post("/bookings", json={"customer": "x"})
     assert invalid.status_code == 422
     assert invalid.headers["content-type"] == "application/problem+json"
+
+
+async def test_served_service_opens_hookruntime_in_its_lifespan_and_mounts_its_dashboard(
+    tmp_path: Path,
+) -> None:
+    from test_ui_mounted import serving
+
+    url = f"sqlite:///{tmp_path / 'booking.db'}"
+    app = served(url, org=ORG)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+        created = await http.post("/bookings", json=NEW)  # the service's tables exist
+        health = await http.get("/hooks/healthz")
+        dashboard = await http.get("/hooks/ui/")
+    assert created.status_code == 201 and created.json()["state"] == "requested"
+    assert health.status_code == 200
+    assert 'action="/hooks/ui/signin"' in dashboard.text

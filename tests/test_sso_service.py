@@ -21,7 +21,7 @@ from hookruntime.receiver import verify
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
-from sso_service.app import create_app
+from sso_service.app import create_app, served
 from sso_service.models import Account, Base, host_url
 from sso_service.provider import Client, Provider, User
 
@@ -223,3 +223,30 @@ async def test_profile_edit_is_saved_and_delivered_as_profile_updated(
         assert len(await runtime.deliveries.list(org=ORG, topic="profile_updated")) == 1
     finally:
         await updated.stop()
+
+
+async def test_served_service_opens_hookruntime_in_its_lifespan_and_mounts_its_dashboard(
+    tmp_path: Path, provider: Provider
+) -> None:
+    from test_ui_mounted import serving
+
+    url = f"sqlite:///{tmp_path / 'sso.db'}"
+    app = served(
+        url,
+        org=ORG,
+        issuer=provider.issuer,
+        client_id="sso-service",
+        client_secret="client-secret",
+        session_secret="test-session-secret",
+    )
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as http:
+        home = await http.get("/")
+        health = await http.get("/hooks/healthz")
+        dashboard = await http.get("/hooks/ui/")
+    assert home.status_code == 200 and "/login" in home.text
+    assert health.status_code == 200
+    assert 'action="/hooks/ui/signin"' in dashboard.text
+    engine = create_async_engine(host_url(url))
+    async with AsyncSession(engine) as session:  # the service's table was created
+        assert await session.scalar(select(func.count()).select_from(Account)) == 0
+    await engine.dispose()

@@ -3,26 +3,29 @@
 ``POST /bookings/{id}/confirm`` asks the ``before_confirmation`` receivers first: a deny
 answers 409 with their ``user_message`` and leaves the booking as it was; an allow's
 patch is stored with the new state. Every transition writes ``booking_state_changed``
-to the outbox in the transaction that stores it.
+to the outbox in the transaction that stores it. hookruntime's own API, dashboard and
+reference are mounted at ``/hooks`` (``/hooks/ui/``, ``/hooks/docs``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm.exc import StaleDataError
 from statemachine.exceptions import TransitionNotAllowed
 
-from hookruntime import HookRuntime
+from hookruntime import HookRuntime, api
 from hookruntime.workflow import TransitionDenied, WorkflowHooks
 
-from .models import Booking, BookingWorkflow
+from .models import Base, Booking, BookingWorkflow, host_url
 
 log = logging.getLogger("booking_service")
 TRANSITIONS = ("confirm", "complete", "cancel")
@@ -41,9 +44,33 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
-def create_app(runtime: HookRuntime, engine: AsyncEngine, *, org: str) -> FastAPI:
-    """The service over an open runtime and the host's engine (one database for both)."""
-    app = FastAPI(title="booking service")
+def served(url: str, *, org: str) -> FastAPI:
+    """The service as ``python -m booking_service`` serves it, on the database ``url``:
+    its lifespan opens the runtime (migrating hookruntime's tables, starting the delivery
+    worker), then creates the service's own tables, and undoes both at shutdown."""
+    runtime = HookRuntime(url)
+    engine = create_async_engine(host_url(url))
+
+    @asynccontextmanager
+    async def tables(_app: FastAPI) -> AsyncIterator[None]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield
+        await engine.dispose()
+
+    return create_app(runtime, engine, org=org, lifespan=api.lifespan(runtime, then=tables))
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+
+
+def create_app(
+    runtime: HookRuntime, engine: AsyncEngine, *, org: str, lifespan: Lifespan | None = None
+) -> FastAPI:
+    """The service over the runtime and the host's engine (one database for both); the
+    runtime is open already, or ``lifespan`` opens it."""
+    app = FastAPI(title="booking service", lifespan=lifespan)
+    app.mount("/hooks", api.create_app(runtime))
     hooks = WorkflowHooks(
         runtime,
         org=org,

@@ -1,6 +1,7 @@
 """Serve the local OpenID provider on http://127.0.0.1:8002 and the login service on
 http://127.0.0.1:8003, the service's table and hookruntime's in one database, with
-hookruntime's delivery worker in the same process.
+hookruntime's delivery worker in the same process and its dashboard at
+http://127.0.0.1:8003/hooks/ui/.
 
 ``cd examples && python -m sso_service``, then open http://127.0.0.1:8003 and sign in
 as ``alice`` / ``alice-password``. ``SSO_DATABASE_URL`` (default
@@ -15,12 +16,8 @@ import secrets
 
 import anyio
 import uvicorn
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from hookruntime import HookRuntime
-
-from .app import create_app
-from .models import Base, host_url
+from .app import served
 from .provider import Client, Provider, User
 
 PROVIDER = "http://127.0.0.1:8002"
@@ -35,27 +32,21 @@ async def main() -> None:
         [client],
         [User("u-alice", "alice", "alice-password", "alice@example.com", "Alice", "Liddell")],
     )
-    async with HookRuntime(url) as runtime:
-        engine = create_async_engine(host_url(url))
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        app = create_app(
-            runtime,
-            engine,
-            org=os.environ.get("SSO_ORG", "acme"),
-            issuer=PROVIDER,
-            client_id=client.client_id,
-            client_secret=client.client_secret,
-            session_secret=secrets.token_urlsafe(32),
-        )
-        servers = [
-            uvicorn.Server(uvicorn.Config(provider.app(), host="127.0.0.1", port=8002)),
-            uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=8003)),
-        ]
-        async with anyio.create_task_group() as tasks:
-            for server in servers:
-                tasks.start_soon(server.serve)
-        await engine.dispose()
+    app = served(
+        url,
+        org=os.environ.get("SSO_ORG", "acme"),
+        issuer=PROVIDER,
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        session_secret=secrets.token_urlsafe(32),
+    )
+    servers = [
+        uvicorn.Server(uvicorn.Config(provider.app(), host="127.0.0.1", port=8002)),
+        uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=8003)),
+    ]
+    async with anyio.create_task_group() as tasks:
+        for server in servers:
+            tasks.start_soon(server.serve)
 
 
 if __name__ == "__main__":

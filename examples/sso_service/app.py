@@ -5,7 +5,8 @@ On the way back from the provider (``/auth``): a first sign-in calls
 that call's patch), every sign-in calls ``user_logged_in`` with the account's
 profile; a deny shows the receivers' ``user_message`` and signs nobody in; the merged
 patch of ``user_logged_in`` is applied to the claims kept in the session. A profile
-edited here is saved with ``profile_updated`` in the same transaction.
+edited here is saved with ``profile_updated`` in the same transaction. hookruntime's own
+API, dashboard and reference are mounted at ``/hooks`` (``/hooks/ui/``, ``/hooks/docs``).
 """
 
 from __future__ import annotations
@@ -13,17 +14,40 @@ from __future__ import annotations
 import html
 import json
 import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from authlib.integrations.starlette_client import OAuth, OAuthError
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from starlette.middleware.sessions import SessionMiddleware
 
-from hookruntime import CallResult, HookRuntime
+from hookruntime import CallResult, HookRuntime, api
 
-from .models import Account
+from .models import Account, Base, host_url
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+
+
+def served(url: str, **options: Any) -> FastAPI:
+    """The service as ``python -m sso_service`` serves it, on the database ``url``
+    (``options`` are :func:`create_app`'s): its lifespan opens the runtime (migrating
+    hookruntime's tables, starting the delivery worker), then creates the service's
+    table, and undoes both at shutdown."""
+    runtime = HookRuntime(url)
+    engine = create_async_engine(host_url(url))
+
+    @asynccontextmanager
+    async def tables(_app: FastAPI) -> AsyncIterator[None]:
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        yield
+        await engine.dispose()
+
+    return create_app(runtime, engine, lifespan=api.lifespan(runtime, then=tables), **options)
 
 
 def create_app(
@@ -35,10 +59,13 @@ def create_app(
     client_id: str,
     client_secret: str,
     session_secret: str,
+    lifespan: Lifespan | None = None,
 ) -> FastAPI:
-    """The service over an open runtime and the host's engine (one database for both),
-    signing in at the OpenID provider ``issuer``."""
-    app = FastAPI(title="sso service")
+    """The service over the runtime and the host's engine (one database for both),
+    signing in at the OpenID provider ``issuer``; the runtime is open already, or
+    ``lifespan`` opens it."""
+    app = FastAPI(title="sso service", lifespan=lifespan)
+    app.mount("/hooks", api.create_app(runtime))
     # A signed (not encrypted) cookie; lax, so that it comes back with the provider's
     # redirect, which is a cross-site navigation.
     app.add_middleware(

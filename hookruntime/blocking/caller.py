@@ -4,6 +4,7 @@ deadline, their answers reduced in registration order into one :class:`CallResul
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from functools import partial
@@ -52,6 +53,8 @@ class BlockingCaller:
         self._directory = directory
         self._client = client
         self._attempts = attempts
+        #: Attempt rows of the calls under way, written once each call is decided.
+        self._held: dict[str, list[dict[str, Any]]] = {}
         self.breakers = breakers or Breakers()
         self._max_body = max_body
         self._observer = observer or Observer()
@@ -103,18 +106,29 @@ class BlockingCaller:
             if None in outcomes and _decided(topic, targets, outcomes):
                 group.cancel_scope.cancel()
 
-        with anyio.move_on_at(end):
-            if len(targets) == 1:  # nothing to fan out: spare the task group
-                outcomes[0] = await self._attempt(topic, targets[0], call_id, data, end)
-            else:
-                async with anyio.create_task_group() as group:
-                    for index, target in enumerate(targets):
-                        group.start_soon(run, index, target)
-        finished = [
-            outcome or self._unfinished(topic, target, call_id, end)
-            for target, outcome in zip(targets, outcomes, strict=True)
-        ]
-        result = _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+        held = self._held[call_id] = []
+        result: CallResult | None = None
+        try:
+            with anyio.move_on_at(end):
+                if len(targets) == 1:  # nothing to fan out: spare the task group
+                    outcomes[0] = await self._attempt(topic, targets[0], call_id, data, end)
+                else:
+                    async with anyio.create_task_group() as group:
+                        for index, target in enumerate(targets):
+                            group.start_soon(run, index, target)
+            finished = [
+                outcome or self._unfinished(topic, target, call_id, end)
+                for target, outcome in zip(targets, outcomes, strict=True)
+            ]
+            result = _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+        finally:
+            # The decision, conflicts and deadline go with the call's first row, so the
+            # dashboard shows the call as it was decided, not as re-derived later.
+            del self._held[call_id]
+            if held:
+                held[0]["call_detail"] = _detail(result, budget, deadline)
+            for row in held:
+                self._attempts.record(**row)
         self._observer.called(org, result)
         return result
 
@@ -229,17 +243,38 @@ class BlockingCaller:
         return Outcome(rid, "ok", status, latency, None, number, patch=answer.patch), False
 
     def _log(self, topic: Topic, target: Target, call_id: str, outcome: Outcome) -> None:
-        self._attempts.record(
-            org_id=target.org,
-            registration_id=target.registration_id,
-            call_id=call_id,
-            topic=topic.name,
-            number=max(outcome.attempts, 1),
-            outcome=outcome.status,
-            status_code=outcome.http_status,
-            latency_ms=outcome.latency * 1000,
-            error=(outcome.detail or "")[:1000] or None,
-        )
+        row = {
+            "org_id": target.org,
+            "registration_id": target.registration_id,
+            "call_id": call_id,
+            "topic": topic.name,
+            "number": max(outcome.attempts, 1),
+            "outcome": outcome.status,
+            "status_code": outcome.http_status,
+            "latency_ms": outcome.latency * 1000,
+            "error": (outcome.detail or "")[:1000] or None,
+            "created_at": time.time(),
+            "call_detail": None,  # every row of a batch insert has the same columns
+        }
+        held = self._held.get(call_id)
+        if held is None:
+            self._attempts.record(**row)
+        else:
+            held.append(row)
+
+
+def _detail(result: CallResult | None, budget: float, requested: float | None) -> str:
+    """The call's outcome as its attempt log keeps it (no decision when it was cut off)."""
+    detail: dict[str, Any] = {
+        "deadline_ms": round(budget * 1000, 3),
+        "requested_deadline_ms": None if requested is None else round(requested * 1000, 3),
+    }
+    if result is not None:
+        detail["allowed"] = result.allowed
+        detail["reason"] = result.reason
+        detail["partial"] = result.partial
+        detail["conflicts"] = [c.to_dict() for c in result.conflicts]
+    return json.dumps(detail, ensure_ascii=False)
 
 
 def _budget(topic: Topic, deadline: float | None) -> float:

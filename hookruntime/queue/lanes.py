@@ -21,6 +21,7 @@ from anyio.abc import TaskStatus
 
 from ..errors import ConnectError, HookRuntimeError, RequestTimeout, ResponseTooLarge
 from ..http import HttpClient
+from ..store.attempts import headers_excerpt
 
 __all__ = ["Done", "Lanes", "Outcome", "Request"]
 
@@ -54,6 +55,8 @@ class Outcome:
     response: str | None
     latency: float
     at: float
+    #: The response's headers, bounded and redacted (:func:`headers_excerpt`).
+    headers: str | None = None
 
 
 Done = Callable[[int, Outcome | None], None]
@@ -193,4 +196,5 @@ class Lanes:
             response.body[:_RESPONSE_EXCERPT].decode("utf-8", "replace"),
             time.perf_counter() - started,
             time.time(),
+            headers_excerpt(response.headers.items()),
         )

@@ -53,6 +53,7 @@ class Record:
     #: The lease it was sent under: the delivery's state changes only while its row
     #: still carries this token.
     lease_token: str
+    response_headers: str | None = None
 
 
 class Written(NamedTuple):
@@ -119,6 +120,7 @@ _LOG = inserting(
         "latency_ms",
         "error",
         "response",
+        "response_headers",
         "created_at",
     ),
 )
@@ -174,6 +176,7 @@ def _write(
                 r.latency_ms,
                 r.error,
                 r.response,
+                r.response_headers,
                 r.at,
             )
             for r in logged

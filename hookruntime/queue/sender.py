@@ -56,7 +56,8 @@ async def _sending(stream: SocketStream) -> None:
             outcomes.append((key, None))
         else:
             o = outcome
-            outcomes.append((key, (o.status, o.error, o.retry_after, o.response, o.latency, o.at)))
+            sent = (o.status, o.error, o.retry_after, o.response, o.latency, o.at, o.headers)
+            outcomes.append((key, sent))
         full.set()
 
     async def flush() -> None:

@@ -443,4 +443,5 @@ def _record(
         outcome.response,
         outcome.at,
         item.lease_token,
+        outcome.headers,
     )

@@ -1,11 +1,15 @@
 """The attempt log, written off the hot path: callers hand rows to :meth:`AttemptLog.record`,
 which never waits; a background task inserts them in batches with one Core statement.
+:func:`headers_excerpt` is what a row keeps of a response's headers.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -14,9 +18,41 @@ from sqlalchemy import insert
 from .engine import Database
 from .models import ATTEMPTS
 
-__all__ = ["AttemptLog"]
+__all__ = ["AttemptLog", "headers_excerpt"]
 
 log = logging.getLogger("hookruntime.attempts")
+
+MAX_HEADERS = 20
+MAX_HEADERS_BYTES = 2048
+_MAX_VALUE = 256
+_REDACTED = "[redacted]"
+# Values that may carry a credential or a session: the name is kept, the value never.
+_SECRET = re.compile("cookie|auth|token|secret|key|signature|session|password", re.IGNORECASE)
+
+
+def headers_excerpt(headers: Iterable[tuple[str, str]]) -> str | None:
+    """A response's headers as a JSON list of ``[name, value]`` pairs, in order: at most
+    :data:`MAX_HEADERS` of them and :data:`MAX_HEADERS_BYTES` of JSON, long values cut,
+    credential-like values (``Set-Cookie``, ``Authorization``, …) redacted. Runs once
+    per attempt on the sending path, so it sizes the JSON by estimate, serialises once."""
+    kept: list[tuple[str, str]] = []
+    size = 2
+    for name, value in headers:
+        if _SECRET.search(name):
+            value = _REDACTED
+        elif len(value) > _MAX_VALUE:
+            value = value[:_MAX_VALUE] + "…"
+        name = name[:_MAX_VALUE]
+        size += len(name) + len(value) + 8  # ["…", "…"],
+        if size > MAX_HEADERS_BYTES or len(kept) == MAX_HEADERS:
+            break
+        kept.append((name, value))
+    while kept:
+        text = json.dumps(kept, ensure_ascii=False)
+        if len(text.encode()) <= MAX_HEADERS_BYTES:
+            return text
+        kept.pop()  # escapes or non-ASCII made it longer than estimated
+    return None
 
 
 class AttemptLog:

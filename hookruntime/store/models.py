@@ -195,6 +195,11 @@ class Attempt(SQLModel, table=True):
     latency_ms: float = 0.0
     error: str | None = Field(default=None, max_length=1000)
     response: str | None = Field(default=None, sa_column=Column(Text))
+    #: A delivery attempt's response headers: a bounded, redacted JSON excerpt.
+    response_headers: str | None = Field(default=None, sa_column=Column(Text))
+    #: On one attempt row of a blocking call: the merged decision, the patch conflicts
+    #: and the deadline the call ran under, as JSON.
+    call_detail: str | None = Field(default=None, sa_column=Column(Text))
     created_at: float
 
 

@@ -10,6 +10,7 @@ from .auth import Guard
 from .calls import CallViews
 from .deliveries import DeliveryViews
 from .docs import docs
+from .mount import UI, Prefixed
 from .overview import overview
 from .registrations import RegistrationViews
 from .render import HERE, safe
@@ -52,4 +53,4 @@ def dashboard_routes() -> list[BaseRoute]:
         Route("/jobs/{id}", guard(MANAGE)(deliveries.job), methods=["GET"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
     ]
-    return [Mount("/ui", routes=routes), Route("/docs", safe(docs), methods=["GET"])]
+    return [Mount(UI, app=Prefixed(routes)), Route("/docs", safe(docs), methods=["GET"])]

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .mount import cookie_path
 from .render import Forbidden, page, read_form, redirect, runtime_of, safe
 from .sessions import COOKIE, LOGIN_COOKIE, Session, SessionStore, set_cookie
 
@@ -45,7 +46,7 @@ class Guard:
                 if session is None:
                     if request.method == "GET":
                         return signin_page(request)
-                    return redirect("/ui/")
+                    return redirect(request, "/ui/")
                 if scope is not None and not session.can(scope):
                     raise Forbidden(f"this API key lacks the scope {scope!r}")
                 return await view(request, session)
@@ -62,14 +63,14 @@ class Guard:
             return signin_page(request, 401, "That API key is unknown or revoked.")
         token = self.sessions.open(key.id, key.org, key.scopes)
         log.info("dashboard sign-in: key %s of org %s", key.id, key.org)
-        response = redirect("/ui/")
+        response = redirect(request, "/ui/")
         set_cookie(request, response, COOKIE, token)
-        response.delete_cookie(LOGIN_COOKIE, path="/ui")
+        response.delete_cookie(LOGIN_COOKIE, path=cookie_path(request))
         return response
 
     async def signout(self, request: Request, session: Session) -> Response:
         await read_form(request, session.csrf)
         self.sessions.close(request.cookies.get(COOKIE))
-        response = redirect("/ui/")
-        response.delete_cookie(COOKIE, path="/ui")
+        response = redirect(request, "/ui/")
+        response.delete_cookie(COOKIE, path=cookie_path(request))
         return response

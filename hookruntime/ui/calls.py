@@ -1,5 +1,7 @@
 """Blocking calls, read back from the attempt log: each receiver's outcome, the merged
-decision as the caller reduced it, and a latency waterfall against the deadline.
+decision, the patch conflicts and the deadline as the call kept them with its first row
+(older rows, written without them, get a decision re-derived from the outcomes and the
+topic's deadline), and a latency waterfall against the deadline.
 
 Call ids are ULIDs, so a call's time is in its id: one call is read over the calls'
 ``created_at`` index in a short range, not by scanning the log for its id.
@@ -7,6 +9,7 @@ Call ids are ULIDs, so a call's time is in its id: one call is read over the cal
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -50,6 +53,11 @@ class Call:
     decision: str
     partial: bool
     deadline: float | None
+    #: As the call kept them; None when its rows predate keeping them.
+    conflicts: list[dict[str, str]] | None = None
+    reason: str | None = None
+    #: The deadline the caller asked for, when the topic's shorter one capped it.
+    asked: float | None = None
 
     @property
     def span_ms(self) -> float:
@@ -83,19 +91,43 @@ def _calls(rows: list[dict[str, Any]], catalog: Catalog, policies: dict[str, Any
             receivers.append(
                 {**attempt, "start_ms": offset, "end_ms": offset + attempt["latency_ms"]}
             )
-        found.append(
-            Call(
-                call_id,
-                attempts[0]["topic"],
-                begun,
-                receivers,
-                decision,
-                partial,
-                topic.deadline if topic else None,
-            )
+        call = Call(
+            call_id,
+            attempts[0]["topic"],
+            begun,
+            receivers,
+            decision,
+            partial,
+            topic.deadline if topic else None,
         )
+        kept = next((_kept(a["call_detail"]) for a in attempts if a.get("call_detail")), None)
+        found.append(_as_kept(call, kept) if kept else call)
     found.sort(key=lambda c: c.started, reverse=True)
     return found
+
+
+def _kept(raw: str) -> dict[str, Any] | None:
+    try:
+        detail = json.loads(raw)
+    except ValueError:
+        return None
+    return detail if isinstance(detail, dict) else None
+
+
+def _as_kept(call: Call, detail: dict[str, Any]) -> Call:
+    """``call`` with what the call itself recorded in place of what was re-derived."""
+    if isinstance(detail.get("deadline_ms"), int | float):
+        call.deadline = detail["deadline_ms"] / 1000
+        asked = detail.get("requested_deadline_ms")
+        if isinstance(asked, int | float) and asked / 1000 > call.deadline:
+            call.asked = asked / 1000
+    if isinstance(detail.get("allowed"), bool):
+        call.decision = "allow" if detail["allowed"] else "deny"
+        call.partial = bool(detail.get("partial"))
+        call.reason = detail.get("reason")
+        conflicts = detail.get("conflicts")
+        call.conflicts = [c for c in conflicts if isinstance(c, dict)] if conflicts else []
+    return call
 
 
 async def _read(runtime: HookRuntime, session: Session, query: Any) -> list[Call]:

@@ -14,9 +14,11 @@ from starlette.responses import Response
 
 from ..errors import HookRuntimeError, NotFoundError, ValidationError
 from ..queue.deliveries import STATUSES
+from .mount import base_of
 from .queries import (
     COUNT_CAP,
     DeliveryFilter,
+    attempt_headers,
     capped_count,
     delivery_page,
     matching_topics,
@@ -66,8 +68,10 @@ class DeliveryViews:
             topics=sorted(set(runtime.catalog) - hidden),
             next_url=None
             if following is None
-            else "/ui/deliveries" + query_string(**wanted.params(), before=following),
-            retry_url="/ui/deliveries/retry" + query_string(**wanted.params()),
+            else base_of(request)
+            + "/ui/deliveries"
+            + query_string(**wanted.params(), before=following),
+            retry_url=base_of(request) + "/ui/deliveries/retry" + query_string(**wanted.params()),
         )
 
     async def detail(self, request: Request, session: Session) -> Response:
@@ -76,11 +80,15 @@ class DeliveryViews:
         session.check_topics(runtime.catalog, [found.topic])
         wire = await rendered_request(runtime, session.org, found.registration_id, found.event_id)
         urls = await registration_urls(runtime, session.org, [found.registration_id])
+        headers = await attempt_headers(runtime, session.org, found.id)
+        headers += [None] * (len(found.attempt_log) - len(headers))
         return page(
             request,
             "delivery.html",
             session,
             delivery=found,
+            # Newest first, each with the response headers it kept.
+            attempts=list(zip(found.attempt_log, headers, strict=False))[::-1],
             wire=wire,
             url=urls.get(found.registration_id),
             retried=request.query_params.get("retried") == "1",
@@ -93,7 +101,7 @@ class DeliveryViews:
         found = await runtime.deliveries.get(delivery_id, org=session.org)
         session.check_topics(runtime.catalog, [found.topic])
         await runtime.deliveries.retry(delivery_id, org=session.org)
-        return redirect(f"/ui/deliveries/{delivery_id}?retried=1")
+        return redirect(request, f"/ui/deliveries/{delivery_id}?retried=1")
 
     async def confirm_retry_all(self, request: Request, session: Session) -> Response:
         wanted = DeliveryFilter.parse(request.query_params)
@@ -151,7 +159,7 @@ class DeliveryViews:
             finally:
                 job.finished = True
 
-        return redirect_with_task(f"/ui/jobs/{job_id}", run)
+        return redirect_with_task(request, f"/ui/jobs/{job_id}", run)
 
     async def job(self, request: Request, session: Session) -> Response:
         job = self.jobs.get(request.path_params["id"])
@@ -174,8 +182,10 @@ class DeliveryViews:
             del self.jobs[key]
 
 
-def redirect_with_task(url: str, work: Callable[[], Awaitable[None]]) -> Response:
+def redirect_with_task(
+    request: Request, path: str, work: Callable[[], Awaitable[None]]
+) -> Response:
     """Redirect at once, then run ``work`` (the page redirected to shows its progress)."""
-    response = redirect(url)
+    response = redirect(request, path)
     response.background = BackgroundTask(work)
     return response

@@ -6,6 +6,7 @@ Every list is one indexed, keyset-paginated query scoped by org (newest first ov
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -18,10 +19,11 @@ from sqlalchemy import Select, func, select, tuple_
 from ..errors import FieldError, ValidationError
 from ..queue.deliveries import STATUSES
 from ..runtime import HookRuntime
-from ..store.models import DELIVERIES, REGISTRATIONS
+from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 
 __all__ = [
     "DeliveryFilter",
+    "attempt_headers",
     "capped_count",
     "delivery_page",
     "matching_topics",
@@ -204,3 +206,28 @@ async def registration_urls(runtime: HookRuntime, org: str, ids: Sequence[str]) 
     )
     async with runtime.database.engine.connect() as conn:
         return {r.id: r.url for r in await conn.execute(query)}
+
+
+async def attempt_headers(
+    runtime: HookRuntime, org: str, delivery_id: str
+) -> list[list[tuple[str, str]] | None]:
+    """The response headers kept of each attempt of a delivery, in attempt order (as its
+    ``attempt_log``); None for an attempt that kept none."""
+    query = (
+        select(ATTEMPTS.c.response_headers)
+        .where(ATTEMPTS.c.delivery_id == delivery_id, ATTEMPTS.c.org_id == org)
+        .order_by(ATTEMPTS.c.id)
+    )
+    async with runtime.database.engine.connect() as conn:
+        kept = (await conn.execute(query)).scalars().all()
+    return [_pairs(raw) for raw in kept]
+
+
+def _pairs(raw: str | None) -> list[tuple[str, str]] | None:
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    if not isinstance(value, list):
+        return None
+    return [(str(p[0]), str(p[1])) for p in value if isinstance(p, list) and len(p) == 2]

@@ -119,7 +119,8 @@ class RegistrationViews:
             active=active,
         )
         return redirect(
-            f"/ui/registrations/{registration_id}?done={'enabled' if active else 'disabled'}"
+            request,
+            f"/ui/registrations/{registration_id}?done={'enabled' if active else 'disabled'}",
         )
 
     async def rotate(self, request: Request, session: Session) -> Response:
@@ -140,4 +141,4 @@ class RegistrationViews:
         )
         if "result" in answer:
             return await self.detail(request, session, call=answer["result"])
-        return redirect(f"/ui/deliveries?event_id={answer['id']}")
+        return redirect(request, f"/ui/deliveries?event_id={answer['id']}")

@@ -17,6 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ..errors import ConflictError, HookRuntimeError, NotFoundError, ValidationError
 from ..runtime import HookRuntime
+from .mount import base_of
 from .queries import plausible_id
 from .sessions import Forbidden, Session, same
 
@@ -24,6 +25,7 @@ __all__ = [
     "Forbidden",
     "FormError",
     "View",
+    "base_of",
     "page",
     "query_string",
     "read_form",
@@ -108,8 +110,14 @@ def page(
     status: int = 200,
     **context: Any,
 ) -> HTMLResponse:
+    base = base_of(request)
+    path = request.url.path
     html = ENV.get_template(template).render(
-        request=request, session=session, path=request.url.path, **context
+        request=request,
+        session=session,
+        base=base,
+        path=path[len(base) :] if path.startswith(base + "/") else path,
+        **context,
     )
     return HTMLResponse(
         html,
@@ -125,8 +133,9 @@ def page(
     )
 
 
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
+def redirect(request: Request, path: str) -> RedirectResponse:
+    """A 303 to ``path`` (as in ``/ui/…``) under the API's mount point."""
+    return RedirectResponse(base_of(request) + path, status_code=303)
 
 
 async def read_form(request: Request, csrf: str | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from ..catalog import Catalog
 from ..errors import HookRuntimeError
 from ..runtime import HookRuntime
 from ..store.models import API_KEYS
+from .mount import cookie_path
 
 __all__ = [
     "COOKIE",
@@ -125,5 +126,5 @@ def set_cookie(request: Request, response: Response, name: str, value: str) -> N
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/ui",
+        path=cookie_path(request),
     )

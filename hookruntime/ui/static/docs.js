@@ -4,6 +4,8 @@
   "use strict";
   var root = document.getElementById("operations");
   var keyInput = document.getElementById("docs-key");
+  // Where the API is mounted ("" at the root): the document and every request live under it.
+  var base = root.getAttribute("data-base") || "";
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -79,7 +81,7 @@
   }
 
   function send(form, path, method, output) {
-    var url = path, query = [];
+    var url = base + path, query = [];
     Array.prototype.forEach.call(form.querySelectorAll("input[name^='param:']"), function (input) {
       var parts = input.name.split(":"), where = parts[1], name = parts.slice(2).join(":");
       if (where === "path") { url = url.replace("{" + name + "}", encodeURIComponent(input.value)); }
@@ -102,7 +104,7 @@
     }).catch(function (error) { output.textContent = "Request failed: " + error; });
   }
 
-  fetch("/openapi.json", { credentials: "omit" }).then(function (r) { return r.json(); }).then(function (doc) {
+  fetch(base + "/openapi.json", { credentials: "omit" }).then(function (r) { return r.json(); }).then(function (doc) {
     root.textContent = "";
     var info = doc.info || {};
     root.appendChild(el("p", { "class": "hint" }, (info.title || "API") + " " + (info.version || "") + " · OpenAPI " + (doc.openapi || "")));
@@ -113,5 +115,5 @@
       });
     });
     root.setAttribute("data-ready", "true");
-  }).catch(function (error) { root.textContent = "Could not read /openapi.json: " + error; });
+  }).catch(function (error) { root.textContent = "Could not read " + base + "/openapi.json: " + error; });
 })();
