@@ -32,7 +32,7 @@ from .lanes import Lanes, Outcome, Request
 from .policy import Result, decide, parse_retry_after
 from .records import Health, Record, Written, write_records
 from .remote import RemoteLanes, SenderSettings
-from .wake import Dues, Wakeup, listen
+from .wake import Dues, Wakeup, listen, watch_sqlite
 
 __all__ = ["Worker", "WorkerSettings"]
 
@@ -249,6 +249,8 @@ class Worker:
             outer.start_soon(self._writer)
             if self._db.dialect == "postgresql":
                 outer.start_soon(listen, self._db, self._wakeup)
+            elif self._db.path is not None:
+                outer.start_soon(watch_sqlite, str(self._db.path), self._wakeup)
             try:
                 async with anyio.create_task_group() as lanes:
                     finished = anyio.Event()
