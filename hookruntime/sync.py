@@ -41,6 +41,7 @@ from .queue.handoff import CommitHandOff, wake_on_commit
 from .queue.writers import writer_for
 from .registrations import Registrations
 from .runtime import HookRuntime
+from .store.failures import store_errors
 
 __all__ = ["SyncHookRuntime"]
 
@@ -190,7 +191,9 @@ class SyncHookRuntime:
             raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
         outbox = self.runtime.outbox
         writer = writer_for(session, self.runtime.database.dialect)
-        with json_data(events):
+        # The host's driver fails as our StoreError, as the runtime's own would (e.g. a
+        # connection to another database, where the runtime's tables are missing).
+        with store_errors(self.runtime.database.url), json_data(events):
             ids, _ = outbox.publish_through(writer, topic, events, org=org, keys=keys)
         if isinstance(session, Session):
             self._handoff.add(session, [])

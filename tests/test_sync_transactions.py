@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session
 
-from hookruntime import ValidationError
+from hookruntime import StoreError, ValidationError
 from hookruntime.store.models import DELIVERIES, EVENTS
 from hookruntime.sync import SyncHookRuntime
 from hookruntime.testing import LoopbackReceiver, Received, Reply
@@ -210,8 +211,36 @@ async def test_a_session_of_another_kind_is_refused_and_writes_nothing(
         hooks.emit("profile_updated", {"id": "u"}, org="acme", session=autocommit)
     autocommit.close()
     other = sqlite3.connect(tmp_path / "other.db")
-    other.execute("CREATE TABLE t (x)")
     with pytest.raises(ValidationError, match="unknown topic"):
         hooks.emit("no_such_topic", {}, org="acme", session=other)
+    # A connection to another database fails as our own error, not the driver's.
+    with pytest.raises(StoreError, match="no such table"):
+        hooks.emit("profile_updated", {"id": "u"}, org="acme", session=other)
     other.close()
     assert _rows(database_url) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["session", "dbapi"])
+async def test_thirty_two_threads_emit_each_in_its_own_host_transaction(
+    hooks: SyncHookRuntime, kind: str, receiver: LoopbackReceiver, database_url: str
+) -> None:
+    def request(n: int) -> str:
+        host = Host(kind, database_url)
+        try:
+            event_id = _emit(hooks, host, n)
+            if n % 4 == 3:
+                host.rollback()
+                return ""
+            host.commit()
+            return event_id
+        finally:
+            host.close()
+
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(request, range(64)))
+    committed = {a for a in answers if a}
+    assert len(committed) == 48
+    _wait_for(lambda: len(_posts(receiver)) == 48, timeout=20)
+    _pause(0.2)
+    assert {p.headers["webhook-id"] for p in _posts(receiver)} == committed
+    assert _rows(database_url) == (48, 48)

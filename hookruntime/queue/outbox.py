@@ -209,6 +209,10 @@ class Outbox:
         *,
         claim: bool = True,
     ) -> tuple[int, list[Claimed]]:
+        # The write comes first: in a host's SQLite transaction that has not written yet,
+        # a read first would make the write an upgrade, which fails at once when another
+        # connection holds the lock instead of waiting for it.
+        writer.insert(_EVENTS, list(events))
         query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
         if only is not None:
             query = query.where(REGISTRATIONS.c.id == only)
@@ -223,7 +227,6 @@ class Outbox:
             )
             .order_by(REGISTRATIONS.c.id)
         )
-        writer.insert(_EVENTS, list(events))
         if not receivers:
             return 0, []
         dispatcher = self._dispatcher if claim else None

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import Connection, Select, Table, text
@@ -22,7 +23,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from ..errors import ValidationError
+from ..errors import StoreError, ValidationError
 from ..store import compiled
 
 __all__ = ["DBAPI", "Inserting", "Own", "Through", "Writer", "inserting", "writer_for"]
@@ -90,22 +91,36 @@ _INSERTS: dict[tuple[str, Table, tuple[str, ...]], tuple[str, list[int]]] = {}
 
 
 class DBAPI:
-    """A host's DB-API connection (``sqlite3`` or ``psycopg``) and the dialect its
-    statements are compiled for."""
+    """A host's DB-API connection (``sqlite3`` or ``psycopg``), the dialect its
+    statements are compiled for, and the errors its driver raises."""
 
-    def __init__(self, connection: Any, dialect: Dialect) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        dialect: Dialect,
+        errors: type[Exception] | tuple[type[Exception], ...],
+    ) -> None:
         self._connection = connection
         self._dialect = dialect
+        self._errors = errors
+
+    @contextmanager
+    def _cursor(self) -> Iterator[Any]:
+        cursor = self._connection.cursor()
+        try:
+            yield cursor
+        except self._errors as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"the host's connection failed: {detail}") from exc
+        finally:
+            cursor.close()
 
     def rows(self, query: Select[Any]) -> Sequence[Any]:
         statement = query.compile(dialect=self._dialect)
         values = [statement.params[name] for name in statement.positiontup or ()]
-        cursor = self._connection.cursor()
-        try:
+        with self._cursor() as cursor:
             cursor.execute(statement.string, values)
             found: Sequence[Any] = cursor.fetchall()
-        finally:
-            cursor.close()
         return found
 
     def insert(self, what: Inserting, rows: list[tuple[Any, ...]]) -> None:
@@ -120,18 +135,12 @@ class DBAPI:
             order = [what.columns.index(name) for name in statement.positiontup or ()]
             found = _INSERTS[key] = (statement.string, order)
         sql, order = found
-        cursor = self._connection.cursor()
-        try:
+        with self._cursor() as cursor:
             cursor.executemany(sql, [tuple(row[i] for i in order) for row in rows])
-        finally:
-            cursor.close()
 
     def execute(self, sql: str) -> None:
-        cursor = self._connection.cursor()
-        try:
+        with self._cursor() as cursor:
             cursor.execute(sql)
-        finally:
-            cursor.close()
 
 
 _KINDS = "an SQLAlchemy Session or Connection, or a sqlite3 or psycopg connection"
@@ -150,13 +159,13 @@ def writer_for(session: object, dialect: str) -> Writer:
         )
         if autocommit and not session.in_transaction:
             raise _autocommit("sqlite3", "BEGIN")
-        return _on(dialect, "sqlite", DBAPI(session, _SQLITE))
+        return _on(dialect, "sqlite", DBAPI(session, _SQLITE, sqlite3.Error))
     psycopg = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(session, psycopg.Connection):
         idle = session.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         if session.autocommit and idle:
             raise _autocommit("psycopg", "conn.transaction()")
-        return _on(dialect, "postgresql", DBAPI(session, _PSYCOPG))
+        return _on(dialect, "postgresql", DBAPI(session, _PSYCOPG, psycopg.Error))
     raise ValidationError.single("session", f"must be {_KINDS}, not {type(session).__name__}")
 
 
