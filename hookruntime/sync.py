@@ -86,6 +86,8 @@ class SyncHookRuntime:
         self._stack: ExitStack | None = None
         self._portal: BlockingPortal | None = None
         self._handoff = CommitHandOff(lambda _direct: self.wake())
+        # One object, so that a connection gets one listener however many emits it runs.
+        self._on_connection_commit: Callable[[Connection], None] = lambda _conn: self.wake()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class SyncHookRuntime:
         if isinstance(session, Session):
             self._handoff.add(session, [])
         elif isinstance(session, Connection):
-            wake_on_commit(session, self.wake)
+            wake_on_commit(session, self._on_connection_commit)
         return ids
 
     def send_test(

@@ -75,24 +75,8 @@ def _current(session: Session) -> SessionTransaction | None:
     return session.get_nested_transaction() or session.get_transaction()
 
 
-def wake_on_commit(connection: Connection, wake: Callable[[], None]) -> None:
-    """Call ``wake`` after each commit of ``connection`` (once, however many emits)."""
-    listener = _Waker(wake)
+def wake_on_commit(connection: Connection, listener: Callable[[Connection], None]) -> None:
+    """Have ``listener`` called after each commit of ``connection``, once however many
+    emits ran in it: pass the same ``listener`` object every time."""
     if not event.contains(connection, "commit", listener):
         event.listen(connection, "commit", listener)
-
-
-class _Waker:
-    """Equal for equal ``wake``s, so that ``event.contains`` finds one already there."""
-
-    def __init__(self, wake: Callable[[], None]) -> None:
-        self._wake = wake
-
-    def __call__(self, _connection: Connection) -> None:
-        self._wake()
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Waker) and other._wake == self._wake
-
-    def __hash__(self) -> int:
-        return hash(self._wake)
