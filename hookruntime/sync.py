@@ -191,11 +191,11 @@ class SyncHookRuntime:
         are part of the host's transaction."""
         if self._portal is None:
             raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
-        outbox = self.runtime.outbox
-        writer = writer_for(session, self.runtime.database.dialect)
+        outbox, database = self.runtime.outbox, self.runtime.database
         # The host's driver fails as our StoreError, as the runtime's own would (e.g. a
         # connection to another database, where the runtime's tables are missing).
-        with store_errors(self.runtime.database.url), json_data(events):
+        with store_errors(database.url), json_data(events):
+            writer = writer_for(session, database.dialect)
             ids, _ = outbox.publish_through(writer, topic, events, org=org, keys=keys)
         if isinstance(session, Session):
             self._handoff.add(session, [])
