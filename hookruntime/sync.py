@@ -11,24 +11,37 @@ One :class:`~hookruntime.HookRuntime` runs on an event loop in a thread of its o
 method hands its work to that loop and waits for the answer, so any number of request
 threads may use one instance at once. Its delivery workers keep running on that thread
 between calls, as they would in an async host.
+
+``emit(..., session=conn)`` writes the event in the host's own transaction instead,
+in the calling thread, through the host's connection: an SQLAlchemy ``Session`` or
+``Connection``, or a ``sqlite3`` or ``psycopg`` connection (Django's
+``connection.connection``). The event exists if and only if the host commits, and
+the commit wakes the workers: through the session's or connection's commit event, a
+``NOTIFY`` on PostgreSQL, and on SQLite the workers' watch of the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
 
+from .arguments import check_hook, documents, json_data
 from .blocking import CallResult
 from .errors import HookRuntimeError
 from .eventloop import backend_options
 from .keys import Keys
 from .queue.deliveries import Deliveries
+from .queue.handoff import CommitHandOff, wake_on_commit
+from .queue.writers import writer_for
 from .registrations import Registrations
 from .runtime import HookRuntime
+from .store.failures import store_errors
 
 __all__ = ["SyncHookRuntime"]
 
@@ -72,6 +85,9 @@ class SyncHookRuntime:
         self.runtime = runtime if runtime is not None else HookRuntime(*args, **kwargs)
         self._stack: ExitStack | None = None
         self._portal: BlockingPortal | None = None
+        self._handoff = CommitHandOff(lambda _direct: self.wake())
+        # One object, so that a connection gets one listener however many emits it runs.
+        self._on_connection_commit: Callable[[Connection], None] = lambda _conn: self.wake()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -118,8 +134,14 @@ class SyncHookRuntime:
         )
         return result
 
-    def emit(self, topic: str, data: Any, *, org: str, key: str | None = None) -> str:
-        """As :meth:`HookRuntime.emit`, in a transaction of the runtime's own."""
+    def emit(
+        self, topic: str, data: Any, *, org: str, key: str | None = None, session: Any = None
+    ) -> str:
+        """As :meth:`HookRuntime.emit`: in a transaction of the runtime's own, or in
+        ``session``'s (see the module's doc for the kinds taken)."""
+        if session is not None:
+            check_hook(topic, org, key=key)
+            return self._through(session, topic, [data], org, [key])[0]
         event_id: str = self._run(lambda: self.runtime.emit(topic, data, org=org, key=key))
         return event_id
 
@@ -130,12 +152,55 @@ class SyncHookRuntime:
         *,
         org: str,
         keys: Sequence[str | None] | None = None,
+        session: Any = None,
     ) -> list[str]:
         """As :meth:`HookRuntime.emit_many`: many events of one topic in one transaction."""
-        documents = list(items)
+        if session is not None:
+            check_hook(topic, org)
+            return self._through(session, topic, documents(items, keys), org, keys)
+        listed = list(items)
         ids: list[str] = self._run(
-            lambda: self.runtime.emit_many(topic, documents, org=org, keys=keys)
+            lambda: self.runtime.emit_many(topic, listed, org=org, keys=keys)
         )
+        return ids
+
+    def wake(self) -> None:
+        """Wake this instance's idle workers now, e.g. from Django's
+        ``transaction.on_commit`` after an emit through the host's connection; safe
+        from any thread, and a no-op once closed."""
+        portal = self._portal
+        if portal is None:
+            return
+        outbox = self.runtime.outbox
+
+        async def wake() -> None:
+            outbox.wake()
+
+        with suppress(RuntimeError):  # closed meanwhile: no worker left to wake
+            portal.start_task_soon(wake)
+
+    def _through(
+        self,
+        session: Any,
+        topic: str,
+        events: list[Any],
+        org: str,
+        keys: Sequence[str | None] | None,
+    ) -> list[str]:
+        """Write in the calling thread, through the host's connection, so that the rows
+        are part of the host's transaction."""
+        if self._portal is None:
+            raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
+        outbox, database = self.runtime.outbox, self.runtime.database
+        # The host's driver fails as our StoreError, as the runtime's own would (e.g. a
+        # connection to another database, where the runtime's tables are missing).
+        with store_errors(database.url), json_data(events):
+            writer = writer_for(session, database.dialect)
+            ids, _ = outbox.publish_through(writer, topic, events, org=org, keys=keys)
+        if isinstance(session, Session):
+            self._handoff.add(session, [])
+        elif isinstance(session, Connection):
+            wake_on_commit(session, self._on_connection_commit)
         return ids
 
     def send_test(

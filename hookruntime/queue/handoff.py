@@ -8,18 +8,22 @@ the session transaction it ran in (the innermost SAVEPOINT, else the root). A
 released SAVEPOINT passes its emits on to the transaction around it; the root's
 commit hands them over; whatever a transaction still holds when it ends was rolled
 back (or closed uncommitted) and is dropped.
+
+A host's plain ``Connection`` (:func:`wake_on_commit`) needs less: its ``commit``
+event fires only for the outermost commit (a released SAVEPOINT is another event),
+and what it hands over is a wake-up, which costs nothing when it finds no work.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session, SessionTransaction
 
 from .claim import Claimed
 
-__all__ = ["CommitHandOff"]
+__all__ = ["CommitHandOff", "wake_on_commit"]
 
 #: Called once per outermost commit with the deliveries its emits wrote already claimed.
 OnCommit = Callable[[list[Claimed]], None]
@@ -69,3 +73,10 @@ class CommitHandOff:
 
 def _current(session: Session) -> SessionTransaction | None:
     return session.get_nested_transaction() or session.get_transaction()
+
+
+def wake_on_commit(connection: Connection, listener: Callable[[Connection], None]) -> None:
+    """Have ``listener`` called after each commit of ``connection``, once however many
+    emits ran in it: pass the same ``listener`` object every time."""
+    if not event.contains(connection, "commit", listener):
+        event.listen(connection, "commit", listener)

@@ -3,6 +3,8 @@ matching active registration, in one transaction, with Core statements in batche
 
 With ``session=`` the rows join the host's own SQLAlchemy transaction: the event
 exists if and only if the host commits, and idle workers wake on that commit.
+:meth:`Outbox.publish_through` does the same, synchronously, through a connection of a
+synchronous host (see :mod:`hookruntime.queue.hosted`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,13 +22,13 @@ from ..catalog import Catalog
 from ..errors import ConflictError, FieldError, ValidationError
 from ..ids import new_id
 from ..observe.tracing import current_traceparent
-from ..store.compiled import inserting
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
 from ..store.orgs import valid_org
 from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
 from .wake import CHANNEL, Wakeup
+from .writers import Own, Writer, inserting
 
 __all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
 
@@ -116,6 +118,52 @@ class Outbox:
     ) -> tuple[list[str], int]:
         """Write the events; return their ids and the number of deliveries per event.
         ``only`` limits the deliveries to one registration (a test event)."""
+        events, now = self._events(topic_name, items, org, keys, idempotency)
+        if session is None:
+            try:
+                count, direct = await self._db.transaction(
+                    lambda conn: self._write(Own(conn), org, topic_name, events, now, only)
+                )
+            except IntegrityError as exc:
+                if idempotency is None:
+                    raise
+                raise ConflictError("an event with this idempotency key exists") from exc
+            self._committed(direct)
+        else:
+            count, direct = await session.run_sync(
+                lambda own: self._write(Own(own.connection()), org, topic_name, events, now, only)
+            )
+            self._handoff.add(session.sync_session, direct)
+        return [e.id for e in events], count
+
+    def publish_through(
+        self,
+        writer: Writer,
+        topic_name: str,
+        items: Iterable[Any],
+        *,
+        org: str,
+        keys: Sequence[str | None] | None = None,
+    ) -> tuple[list[str], int]:
+        """As :meth:`publish`, synchronously, in the calling thread, through a host's
+        connection in the host's transaction. Its deliveries are left for a claim (this
+        thread is not the worker's), which the host's commit wakes."""
+        events, now = self._events(topic_name, items, org, keys, None)
+        count, _ = self._write(writer, org, topic_name, events, now, claim=False)
+        return [e.id for e in events], count
+
+    def wake(self) -> None:
+        """Wake this process's idle workers (call on the runtime's event loop)."""
+        self._wakeup.notify()
+
+    def _events(
+        self,
+        topic_name: str,
+        items: Iterable[Any],
+        org: str,
+        keys: Sequence[str | None] | None,
+        idempotency: tuple[str, str] | None,
+    ) -> tuple[list[_Event], float]:
         topic = self._catalog.get_topic(topic_name)
         if topic.blocking:
             raise ValidationError.single(
@@ -143,22 +191,7 @@ class Outbox:
             )
             for index, (document, key) in enumerate(zip(documents, key_list, strict=True))
         ]
-        if session is None:
-            try:
-                count, direct = await self._db.transaction(
-                    lambda conn: self._write(conn, org, topic_name, events, now, only)
-                )
-            except IntegrityError as exc:
-                if idempotency is None:
-                    raise
-                raise ConflictError("an event with this idempotency key exists") from exc
-            self._committed(direct)
-        else:
-            count, direct = await session.run_sync(
-                lambda own: self._write(own.connection(), org, topic_name, events, now, only)
-            )
-            self._handoff.add(session.sync_session, direct)
-        return [e.id for e in events], count
+        return events, now
 
     def _committed(self, direct: list[Claimed]) -> None:
         if direct and self._dispatcher is not None:
@@ -167,17 +200,23 @@ class Outbox:
 
     def _write(
         self,
-        conn: Connection,
+        writer: Writer,
         org: str,
         topic: str,
         events: list[_Event],
         now: float,
         only: str | None = None,
+        *,
+        claim: bool = True,
     ) -> tuple[int, list[Claimed]]:
+        # The write comes first: in a host's SQLite transaction that has not written yet,
+        # a read first would make the write an upgrade, which fails at once when another
+        # connection holds the lock instead of waiting for it.
+        writer.insert(_EVENTS, list(events))
         query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
         if only is not None:
             query = query.where(REGISTRATIONS.c.id == only)
-        receivers = conn.execute(
+        receivers = writer.rows(
             query.join(
                 REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id
             )
@@ -187,11 +226,10 @@ class Outbox:
                 REGISTRATIONS.c.active.is_(True),
             )
             .order_by(REGISTRATIONS.c.id)
-        ).all()
-        _EVENTS.run(conn, events)
+        )
         if not receivers:
             return 0, []
-        dispatcher = self._dispatcher
+        dispatcher = self._dispatcher if claim else None
         room = dispatcher.room() if dispatcher is not None else 0
         lease_until = now + (dispatcher.lease if dispatcher is not None else 0.0)
         worker = dispatcher.id if dispatcher is not None else None
@@ -231,9 +269,9 @@ class Outbox:
                         now,
                     )
                 )
-        _DELIVERIES.run(conn, rows)
+        writer.insert(_DELIVERIES, rows)
         if self._db.dialect == "postgresql" and len(direct) < len(rows):
-            conn.execute(text(f"NOTIFY {CHANNEL}"))
+            writer.execute(f"NOTIFY {CHANNEL}")
         return len(receivers), direct
 
     @staticmethod

@@ -32,7 +32,7 @@ from .lanes import Lanes, Outcome, Request
 from .policy import Result, decide, parse_retry_after
 from .records import Health, Record, Written, write_records
 from .remote import RemoteLanes, SenderSettings
-from .wake import Dues, Wakeup, listen
+from .wake import Dues, Wakeup, listen, watch_sqlite
 
 __all__ = ["Worker", "WorkerSettings"]
 
@@ -231,6 +231,12 @@ class Worker:
             )
         return requests
 
+    def _commit_seen(self) -> None:
+        # Only an idle worker: a busy one's own result writes would otherwise wake it
+        # into an empty claim after each of them; it looks again when its work ends.
+        if not self._claimed:
+            self._wakeup.notify()
+
     def stop(self) -> None:
         self._stopping = True
         self._wakeup.notify()
@@ -249,6 +255,8 @@ class Worker:
             outer.start_soon(self._writer)
             if self._db.dialect == "postgresql":
                 outer.start_soon(listen, self._db, self._wakeup)
+            elif self._db.path is not None:
+                outer.start_soon(watch_sqlite, str(self._db.path), self._commit_seen)
             try:
                 async with anyio.create_task_group() as lanes:
                     finished = anyio.Event()
