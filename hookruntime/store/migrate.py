@@ -1,7 +1,9 @@
 """Schema migrations (Alembic), run programmatically on the runtime's own engine.
 
 On PostgreSQL an advisory lock serialises concurrent migrators, so many worker
-processes can start at once.
+processes can start at once. The revision is kept in hookruntime's own version table
+(``hookruntime_alembic_version``), never in a host's ``alembic_version``; an install from
+before that is first moved into the namespace (see :mod:`.legacy`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from sqlalchemy import Connection, text
 
 from ..errors import SchemaNotCurrent
 from .engine import Database
+from .legacy import adopt
 from .models import metadata
+from .namespace import NAMESPACE
 
 __all__ = ["MIGRATIONS", "migrate", "require_current", "schema_drift"]
 
@@ -35,24 +39,45 @@ def _config(connection: Connection | None = None) -> Config:
 
 async def migrate(database: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (the newest by default)."""
+    revisions = {script.revision for script in _scripts().walk_revisions()}
     async with database.begin() as conn:
         if database.dialect == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
+            if NAMESPACE.schema is not None:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{NAMESPACE.schema}"'))
+        else:
+            # sqlite3 would begin only at the first row written, after the DDL: taking the
+            # write lock now makes the whole migration, renames included, one transaction.
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+        await conn.run_sync(adopt, revisions)
         await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def _context(sync: Connection, **opts: Any) -> MigrationContext:
+    return MigrationContext.configure(
+        sync,
+        opts={
+            "version_table": NAMESPACE.version_table,
+            "version_table_schema": NAMESPACE.schema,
+            "include_schemas": NAMESPACE.schema is not None,
+            "include_name": NAMESPACE.holds,
+            **opts,
+        },
+    )
 
 
 async def require_current(database: Database) -> None:
     """Raise SchemaNotCurrent unless the schema is at the newest migration. Only reads:
     a SQLite file that does not exist is not created, and nothing is written."""
-    newest = set(ScriptDirectory.from_config(_config()).get_heads())
+    newest = set(_scripts().get_heads())
     current: set[str] = set()
     if database.exists():
         async with database.connect() as conn:
-            current = set(
-                await conn.run_sync(
-                    lambda sync: MigrationContext.configure(sync).get_current_heads()
-                )
-            )
+            current = set(await conn.run_sync(lambda sync: _context(sync).get_current_heads()))
     if current != newest:
         at = ", ".join(sorted(current)) or "no schema"
         raise SchemaNotCurrent(
@@ -65,7 +90,7 @@ async def schema_drift(database: Database) -> list[Any]:
     """Differences between the database's schema and the models; empty when they agree."""
 
     def compare(sync: Connection) -> list[Any]:
-        context = MigrationContext.configure(sync, opts={"compare_type": True})
+        context = _context(sync, compare_type=True)
         return list(compare_metadata(context, metadata))
 
     async with database.connect() as conn:
