@@ -37,6 +37,8 @@ LEGACY_TABLES = (
 # Present at every legacy revision: what tells hookruntime's install from a host's
 # tables that merely share a name.
 _ALWAYS = set(LEGACY_TABLES) - {"workers"}
+_TABLE_NAME = re.compile(r'^CREATE\s+TABLE\s+("?)(\w+)\1')
+_CONSTRAINT = re.compile(r'\bCONSTRAINT\s+("?)(\w+)\1')
 _INDEX_NAME = re.compile(r'^(CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?)("?)(\w+)\2')
 
 
@@ -144,8 +146,9 @@ def _move_postgresql(conn: Connection, table: str) -> None:
 
 def _move_sqlite(conn: Connection, table: str) -> None:
     """Rename ``table`` (SQLite rewrites the foreign keys that name it) and its indexes,
-    which SQLite cannot rename: each is made again under its new name. Constraint names
-    stay inside the table's definition, where they collide with nothing."""
+    which SQLite cannot rename: each is made again under its new name. A table whose
+    definition names a constraint is rebuilt under the new name (SQLite's documented
+    way to change a definition; foreign keys are off while migrating, see .migrate)."""
     new = NAMESPACE.name(table)
     conn.execute(sql(f'ALTER TABLE "{table}" RENAME TO "{new}"'))
     indexes = conn.execute(
@@ -155,6 +158,16 @@ def _move_sqlite(conn: Connection, table: str) -> None:
         ),
         {"t": new},
     ).all()
-    for name, create in indexes:
-        conn.execute(sql(f'DROP INDEX "{name}"'))
-        conn.execute(sql(_INDEX_NAME.sub(rf'\1"{NAMESPACE.name(name)}"', create, count=1)))
+    create = conn.execute(
+        sql("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": new}
+    ).scalar_one()
+    renamed = _CONSTRAINT.sub(lambda m: f'CONSTRAINT "{NAMESPACE.name(m[2])}"', create)
+    if renamed != create:
+        building = f"{new}_rebuilt"
+        conn.execute(sql(_TABLE_NAME.sub(f'CREATE TABLE "{building}"', renamed, count=1)))
+        conn.execute(sql(f'INSERT INTO "{building}" SELECT * FROM "{new}"'))
+        conn.execute(sql(f'DROP TABLE "{new}"'))
+        conn.execute(sql(f'ALTER TABLE "{building}" RENAME TO "{new}"'))
+    for name, create_index in indexes:
+        conn.execute(sql(f'DROP INDEX IF EXISTS "{name}"'))
+        conn.execute(sql(_INDEX_NAME.sub(rf'\1"{NAMESPACE.name(name)}"', create_index, count=1)))

@@ -18,7 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
-from ..errors import SchemaNotCurrent
+from ..errors import SchemaNotCurrent, StoreError
 from .engine import Database
 from .legacy import adopt
 from .models import metadata
@@ -40,17 +40,34 @@ def _config(connection: Connection | None = None) -> Config:
 async def migrate(database: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (the newest by default)."""
     revisions = {script.revision for script in _scripts().walk_revisions()}
-    async with database.begin() as conn:
-        if database.dialect == "postgresql":
+
+    def upgrade(sync: Connection) -> None:
+        adopt(sync, revisions)
+        command.upgrade(_config(sync), revision)
+
+    if database.dialect == "postgresql":
+        async with database.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
             if NAMESPACE.schema is not None:
                 await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{NAMESPACE.schema}"'))
-        else:
-            # sqlite3 would begin only at the first row written, after the DDL: taking the
-            # write lock now makes the whole migration, renames included, one transaction.
+            await conn.run_sync(upgrade)
+        return
+    # SQLite's documented way to change tables: foreign keys off (a table rebuilt would
+    # otherwise take the rows that reference it along when the old one is dropped), one
+    # transaction taken with the write lock, and the keys checked before the commit.
+    async with database.writing(), database.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
             await conn.exec_driver_sql("BEGIN IMMEDIATE")
-        await conn.run_sync(adopt, revisions)
-        await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+            await conn.run_sync(upgrade)
+            broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+            if broken:
+                raise StoreError(f"migrating would break foreign keys: {broken[:5]}")
+            await conn.commit()
+        finally:
+            await conn.rollback()
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()
 
 
 def _scripts() -> ScriptDirectory:
