@@ -323,3 +323,11 @@ def test_a_schema_on_sqlite_is_a_configuration_error(tmp_path: Path) -> None:
     )
     assert done.returncode != 0 and "ConfigurationError" in done.stderr
     assert "HOOKRUNTIME_SCHEMA is for PostgreSQL" in done.stderr
+
+
+def test_a_hosts_sqlmodel_metadata_holds_none_of_hookruntimes_tables() -> None:
+    # A host that autogenerates its Alembic history from SQLModel.metadata must not
+    # find hookruntime's tables there (its migration would create them).
+    from sqlmodel import SQLModel
+
+    assert not set(SQLModel.metadata.tables) & set(metadata.tables)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from .namespace import NAMESPACE
@@ -34,7 +35,13 @@ __all__ = [
     "metadata",
 ]
 
-metadata = SQLModel.metadata
+
+class Stored(SQLModel, registry=registry()):
+    """hookruntime's tables keep a registry and MetaData of their own: a host's
+    ``SQLModel.metadata`` (and the Alembic autogenerate run over it) never holds them."""
+
+
+metadata = Stored.metadata
 
 # Every name below goes through these: hookruntime's tables, indexes and constraints live
 # in a namespace of their own in a database shared with a host (see .namespace).
@@ -43,7 +50,7 @@ _ref = NAMESPACE.ref
 _SCHEMA = {"schema": NAMESPACE.schema}
 
 
-class Org(SQLModel, table=True):
+class Org(Stored, table=True):
     __tablename__ = _name("orgs")
     __table_args__ = _SCHEMA
 
@@ -51,7 +58,7 @@ class Org(SQLModel, table=True):
     created_at: float
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(Stored, table=True):
     """An API key, stored as the SHA-256 of its secret part; ``prefix`` is public and
     finds the row without scanning."""
 
@@ -68,7 +75,7 @@ class ApiKey(SQLModel, table=True):
     revoked_at: float | None = None
 
 
-class Registration(SQLModel, table=True):
+class Registration(Stored, table=True):
     """An org's subscription. ``secret``, ``previous_secret`` and ``headers`` hold
     ciphertext (see :mod:`hookruntime.store.crypto`)."""
 
@@ -102,7 +109,7 @@ class Registration(SQLModel, table=True):
     updated_at: float
 
 
-class RegistrationTopic(SQLModel, table=True):
+class RegistrationTopic(Stored, table=True):
     """One row per (registration, topic): the index that finds who receives a topic."""
 
     __tablename__ = _name("registration_topics")
@@ -115,7 +122,7 @@ class RegistrationTopic(SQLModel, table=True):
     org_id: str = Field(max_length=64)
 
 
-class Event(SQLModel, table=True):
+class Event(Stored, table=True):
     __tablename__ = _name("events")
     __table_args__: Any = (
         UniqueConstraint("org_id", "idempotency_key", name=_name("uq_events_org_idempotency_key")),
@@ -135,7 +142,7 @@ class Event(SQLModel, table=True):
     traceparent: str | None = Field(default=None, max_length=55)
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(Stored, table=True):
     """Event x registration: the unit of retry state."""
 
     __tablename__ = _name("deliveries")
@@ -178,7 +185,7 @@ class Delivery(SQLModel, table=True):
     delivered_at: float | None = None
 
 
-class Attempt(SQLModel, table=True):
+class Attempt(Stored, table=True):
     """One HTTP try, of a delivery (``delivery_id``) or of a blocking call (``call_id``)."""
 
     __tablename__ = _name("attempts")
@@ -214,7 +221,7 @@ class Attempt(SQLModel, table=True):
     created_at: float
 
 
-class WorkerBeat(SQLModel, table=True):
+class WorkerBeat(Stored, table=True):
     """A delivery worker that is alive, or was: deliveries leased to one whose heartbeat
     has stopped are taken back without waiting for their leases."""
 
