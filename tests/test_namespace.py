@@ -144,8 +144,8 @@ async def _legacy_install(url: str, revision: str, monkeypatch: pytest.MonkeyPat
                 "INSERT INTO registrations (id, org_id, rev, url, topics, profile, secret, "
                 "integration_id, priority, ordered, signed_responses, active, "
                 "consecutive_failures, created_at, updated_at) VALUES ('reg_1', 'acme', 'r1', "
-                "'https://crm.example/h', '[\"punch.create\"]', 'servicehook', 'v1:x', 'i1', "
-                "0, false, false, true, 0, 1.0, 1.0)",
+                "'http://127.0.0.1:9/h', '[\"punch.create\"]', 'servicehook', 'v1:x', 'i1', "
+                "0, false, false, false, 0, 1.0, 1.0)",
                 "INSERT INTO registration_topics VALUES ('reg_1', 'punch.create', 'acme')",
                 "INSERT INTO events (id, org_id, topic, payload, created_at) "
                 "VALUES ('evt_1', 'acme', 'punch.create', '{}', 2.0)",
@@ -331,3 +331,14 @@ def test_a_hosts_sqlmodel_metadata_holds_none_of_hookruntimes_tables() -> None:
     from sqlmodel import SQLModel
 
     assert not set(SQLModel.metadata.tables) & set(metadata.tables)
+
+
+async def test_an_install_from_before_moves_into_its_own_schema_with_its_rows(
+    empty_pg_url: str, master_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _legacy_install(empty_pg_url, "0004", monkeypatch)
+    _run_with({"HOOKRUNTIME_SCHEMA": "hooks"}, empty_pg_url, master_key)
+    assert await _names(empty_pg_url) == set()  # alembic_version went with the rest
+    events = await _rows(empty_pg_url, "SELECT id FROM hooks.events ORDER BY id")
+    assert ("evt_1",) in events and len(events) >= 2  # kept, and new ones written
+    assert await _rows(empty_pg_url, "SELECT * FROM hooks.alembic_version") == [(HEAD,)]
