@@ -342,3 +342,20 @@ async def test_an_install_from_before_moves_into_its_own_schema_with_its_rows(
     events = await _rows(empty_pg_url, "SELECT id FROM hooks.events ORDER BY id")
     assert ("evt_1",) in events and len(events) >= 2  # kept, and new ones written
     assert await _rows(empty_pg_url, "SELECT * FROM hooks.alembic_version") == [(HEAD,)]
+
+
+async def test_a_hosts_own_broken_foreign_keys_do_not_stop_the_migration(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "host.db"
+    with sqlite3.connect(path) as conn:  # foreign keys off, as sqlite3 starts
+        conn.execute("CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE children (parent_id INTEGER REFERENCES parents (id))")
+        conn.execute("INSERT INTO children VALUES (99)")
+    database = Database(f"sqlite:///{path}")
+    try:
+        await migrate(database)
+        await require_current(database)
+    finally:
+        await database.dispose()
+    assert await _rows(f"sqlite:///{path}", "SELECT * FROM children") == [(99,)]
