@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from .errors import ConfigurationError
+from .store.namespace import NAMESPACE, Namespace
 
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
@@ -46,6 +47,11 @@ class Settings:
     metrics: bool = True
     # "httpx" lets a host's pytest-httpx mocks see hookruntime's requests; aiohttp is faster.
     http_client: str = "aiohttp"
+    # hookruntime's own namespace in a shared database. Both are read once, from the
+    # process's environment, when hookruntime is imported (the tables are built then);
+    # None here means "as imported", and a different value is refused, not ignored.
+    table_prefix: str | None = None
+    schema: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -63,7 +69,22 @@ class Settings:
             raise ConfigurationError(f"unknown settings: {', '.join(sorted(unknown))}")
         return replace(cls(), **values).checked()
 
+    @property
+    def namespace(self) -> Namespace:
+        """The prefix and schema the tables are named with (the process's)."""
+        return NAMESPACE
+
     def checked(self) -> Settings:
+        NAMESPACE.check()
+        for name, value, current in (
+            ("table_prefix", self.table_prefix, NAMESPACE.prefix),
+            ("schema", self.schema, NAMESPACE.schema),
+        ):
+            if value is not None and value != current:
+                raise ConfigurationError(
+                    f"HOOKRUNTIME_{name.upper()}={value!r} differs from {current!r}, the value "
+                    "when hookruntime was imported: set it in the environment before the import"
+                )
         if self.workers < 0:
             raise ConfigurationError("workers must be 0 or more")
         if not 1 <= self.concurrency <= 10_000:

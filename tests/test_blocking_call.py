@@ -19,6 +19,7 @@ from sqlalchemy import text
 from hookruntime import HookRuntime, ReentrancyError, ValidationError
 from hookruntime.blocking import BreakerPolicy, serving_hook
 from hookruntime.receiver import verify
+from hookruntime.store.models import ATTEMPTS
 from hookruntime.testing import LoopbackReceiver, Received, Reply
 
 pytestmark = pytest.mark.anyio
@@ -413,7 +414,7 @@ async def test_outcomes_are_recorded_in_the_attempt_log(hooks: Receivers) -> Non
     async with hooks.runtime.database.engine.connect() as conn:
         rows = (
             await conn.execute(
-                text("SELECT outcome, status_code, call_id FROM attempts ORDER BY id")
+                text(f"SELECT outcome, status_code, call_id FROM {ATTEMPTS.fullname} ORDER BY id")
             )
         ).all()
     assert sorted((r[0], r[1]) for r in rows) == [("deny", 200), ("error", 500), ("error", 500)]

@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from hookruntime import HookRuntime, NotFoundError, ValidationError
+from hookruntime.store.models import API_KEYS
 
 pytestmark = pytest.mark.anyio
 
@@ -17,7 +18,7 @@ async def test_a_key_authenticates_and_only_its_hash_is_stored(runtime: HookRunt
     assert info is not None and info.org == "acme"
     assert info.scopes == ("webhooks:manage", "customers")
     async with runtime.database.engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT * FROM api_keys"))).mappings().all()
+        rows = (await conn.execute(text(f"SELECT * FROM {API_KEYS.fullname}"))).mappings().all()
     assert created.key not in repr([dict(r) for r in rows])
     secret_part = created.key.split("_", 2)[2]
     assert secret_part not in repr([dict(r) for r in rows])

@@ -22,7 +22,7 @@ from hookruntime.queue.claim import Claimed, claim
 from hookruntime.queue.wake import Wakeup
 from hookruntime.queue.worker import Worker, WorkerSettings
 from hookruntime.store.engine import async_url
-from hookruntime.store.models import DELIVERIES, EVENTS
+from hookruntime.store.models import DELIVERIES, EVENTS, REGISTRATIONS
 from hookruntime.targets import Directory
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
@@ -307,7 +307,10 @@ async def test_a_success_ends_a_failing_streak(open_runtime) -> None:
         reg = await runtime.registrations.create(
             org="acme", topics=["punch.create"], url=receiver.url, retry_schedule=[0.05] * 5
         )
-        query = text("SELECT consecutive_failures, failing_since FROM registrations WHERE id = :id")
+        query = text(
+            "SELECT consecutive_failures, failing_since "
+            f"FROM {REGISTRATIONS.fullname} WHERE id = :id"
+        )
 
         async def streak() -> tuple[int, float | None]:
             async with runtime.database.engine.connect() as conn:
@@ -365,14 +368,16 @@ async def _all(listing, n: int):  # type: ignore[no-untyped-def]
 async def _retry_in_flight(runtime: HookRuntime, delivery_id: str) -> None:
     async with runtime.database.engine.begin() as conn:
         await conn.execute(
-            text("UPDATE deliveries SET status='delivering' WHERE id=:id"), {"id": delivery_id}
+            text(f"UPDATE {DELIVERIES.fullname} SET status='delivering' WHERE id=:id"),
+            {"id": delivery_id},
         )
     try:
         await runtime.deliveries.retry(delivery_id, org="acme")
     finally:
         async with runtime.database.engine.begin() as conn:
             await conn.execute(
-                text("UPDATE deliveries SET status='dead' WHERE id=:id"), {"id": delivery_id}
+                text(f"UPDATE {DELIVERIES.fullname} SET status='dead' WHERE id=:id"),
+                {"id": delivery_id},
             )
 
 

@@ -15,9 +15,12 @@ from hookruntime import ConfigurationError, HookRuntime, StoreError
 from hookruntime.store import Database, SecretBox, migrate, schema_drift
 from hookruntime.store.crypto import generate_master_key
 from hookruntime.store.migrate import MIGRATIONS
+from hookruntime.store.namespace import NAMESPACE
 from hookruntime.testing import eventually
 
 pytestmark = pytest.mark.anyio
+
+t = NAMESPACE.table
 
 
 async def test_migrating_an_empty_sqlite_database_gives_the_models_schema(tmp_path: Path) -> None:
@@ -55,18 +58,22 @@ async def test_migrating_down_to_0002_and_up_again_keeps_the_data_and_the_models
     try:
         await migrate(database)
         async with database.engine.begin() as conn:
-            await conn.execute(text("INSERT INTO orgs (id, created_at) VALUES ('acme', 1.0)"))
+            await conn.execute(
+                text(f"INSERT INTO {t('orgs')} (id, created_at) VALUES ('acme', 1.0)")
+            )
             await conn.run_sync(downgrade, "0002")
         async with database.engine.connect() as conn:
             tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
             columns = await conn.run_sync(
-                lambda sync: [c["name"] for c in inspect(sync).get_columns("deliveries")]
+                lambda sync: [
+                    c["name"] for c in inspect(sync).get_columns(NAMESPACE.name("deliveries"))
+                ]
             )
-        assert "workers" not in tables and "lease_token" not in columns
+        assert NAMESPACE.name("workers") not in tables and "lease_token" not in columns
         await migrate(database)
         assert await schema_drift(database) == []
         async with database.engine.connect() as conn:
-            orgs = (await conn.execute(text("SELECT id FROM orgs"))).scalars().all()
+            orgs = (await conn.execute(text(f"SELECT id FROM {t('orgs')}"))).scalars().all()
         assert orgs == ["acme"]
     finally:
         await database.dispose()
@@ -77,7 +84,7 @@ async def test_schema_drift_sees_a_missing_column(tmp_path: Path) -> None:
     try:
         await migrate(database)
         async with database.engine.begin() as conn:
-            await conn.execute(text("ALTER TABLE deliveries DROP COLUMN worker"))
+            await conn.execute(text(f"ALTER TABLE {t('deliveries')} DROP COLUMN worker"))
         drift = await schema_drift(database)
         assert any("worker" in repr(item) for item in drift)
     finally:
@@ -156,7 +163,7 @@ async def test_secrets_and_header_values_are_encrypted_at_rest(runtime: HookRunt
         headers={"X-Shared-Token": "header-secret-value"},
     )
     async with runtime.database.engine.connect() as conn:
-        row = (await conn.execute(text("SELECT * FROM registrations"))).mappings().one()
+        row = (await conn.execute(text(f"SELECT * FROM {t('registrations')}"))).mappings().one()
     dump = repr(dict(row))
     assert "signature_secret_plain" not in dump
     assert "header-secret-value" not in dump
@@ -170,7 +177,9 @@ async def test_the_same_models_serve_both_engines(runtime: HookRuntime) -> None:
         org="acme", topics=["punch.create"], url="https://hr.example/in"
     )
     async with runtime.database.engine.connect() as conn:
-        count = (await conn.execute(text("SELECT count(*) FROM registration_topics"))).scalar()
+        count = (
+            await conn.execute(text(f"SELECT count(*) FROM {t('registration_topics')}"))
+        ).scalar()
     assert count == 1
 
 

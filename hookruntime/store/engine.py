@@ -27,6 +27,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import ConfigurationError
 from .failures import public_url, store_errors
+from .namespace import NAMESPACE
 from .sqlite import InlineWriter, private_file, sqlite_pragmas
 
 __all__ = ["BUSY_TIMEOUT", "Database", "Dialect", "async_url", "asyncpg_dsn"]
@@ -84,6 +85,9 @@ class Database:
 
     def __init__(self, url: str) -> None:
         self.url, self.dialect = async_url(url)
+        NAMESPACE.check()
+        if self.dialect == "sqlite" and NAMESPACE.schema is not None:
+            raise ConfigurationError("HOOKRUNTIME_SCHEMA is for PostgreSQL; SQLite takes a prefix")
         path = self.path
         if path is not None and not path.parent.is_dir():
             raise ConfigurationError(

@@ -1,7 +1,9 @@
 """Schema migrations (Alembic), run programmatically on the runtime's own engine.
 
 On PostgreSQL an advisory lock serialises concurrent migrators, so many worker
-processes can start at once.
+processes can start at once. The revision is kept in hookruntime's own version table
+(``hookruntime_alembic_version``), never in a host's ``alembic_version``; an install from
+before that is first moved into the namespace (see :mod:`.legacy`).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, inspect, text
 
-from ..errors import SchemaNotCurrent
+from ..errors import SchemaNotCurrent, StoreError
 from .engine import Database
+from .legacy import adopt
 from .models import metadata
+from .namespace import NAMESPACE
 
 __all__ = ["MIGRATIONS", "migrate", "require_current", "schema_drift"]
 
@@ -35,24 +39,73 @@ def _config(connection: Connection | None = None) -> Config:
 
 async def migrate(database: Database, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (the newest by default)."""
-    async with database.begin() as conn:
-        if database.dialect == "postgresql":
+    revisions = {script.revision for script in _scripts().walk_revisions()}
+
+    def upgrade(sync: Connection) -> None:
+        adopt(sync, revisions)
+        command.upgrade(_config(sync), revision)
+
+    if database.dialect == "postgresql":
+        async with database.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _LOCK_ID})
-        await conn.run_sync(lambda sync: command.upgrade(_config(sync), revision))
+            if NAMESPACE.schema is not None:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{NAMESPACE.schema}"'))
+            await conn.run_sync(upgrade)
+        return
+    # SQLite's documented way to change tables: foreign keys off (a table rebuilt would
+    # otherwise take the rows that reference it along when the old one is dropped), one
+    # transaction taken with the write lock, and the keys checked before the commit.
+    async with database.writing(), database.connect() as conn:
+        await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            await conn.exec_driver_sql("BEGIN IMMEDIATE")
+            await conn.run_sync(upgrade)
+            broken = await conn.run_sync(_broken_keys)
+            if broken:
+                raise StoreError(f"migrating would break foreign keys: {broken[:5]}")
+            await conn.commit()
+        finally:
+            await conn.rollback()
+            await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await conn.commit()
+
+
+def _broken_keys(sync: Connection) -> list[Any]:
+    """Foreign keys of hookruntime's own tables that point nowhere (a host's are its own
+    business, even when broken)."""
+    present = set(inspect(sync).get_table_names())
+    broken: list[Any] = []
+    for table in metadata.sorted_tables:
+        if table.name in present:
+            broken += sync.exec_driver_sql(f'PRAGMA foreign_key_check("{table.name}")').all()
+    return broken
+
+
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(_config())
+
+
+def _context(sync: Connection, **opts: Any) -> MigrationContext:
+    return MigrationContext.configure(
+        sync,
+        opts={
+            "version_table": NAMESPACE.version_table,
+            "version_table_schema": NAMESPACE.schema,
+            "include_schemas": NAMESPACE.schema is not None,
+            "include_name": NAMESPACE.holds,
+            **opts,
+        },
+    )
 
 
 async def require_current(database: Database) -> None:
     """Raise SchemaNotCurrent unless the schema is at the newest migration. Only reads:
     a SQLite file that does not exist is not created, and nothing is written."""
-    newest = set(ScriptDirectory.from_config(_config()).get_heads())
+    newest = set(_scripts().get_heads())
     current: set[str] = set()
     if database.exists():
         async with database.connect() as conn:
-            current = set(
-                await conn.run_sync(
-                    lambda sync: MigrationContext.configure(sync).get_current_heads()
-                )
-            )
+            current = set(await conn.run_sync(lambda sync: _context(sync).get_current_heads()))
     if current != newest:
         at = ", ".join(sorted(current)) or "no schema"
         raise SchemaNotCurrent(
@@ -65,7 +118,7 @@ async def schema_drift(database: Database) -> list[Any]:
     """Differences between the database's schema and the models; empty when they agree."""
 
     def compare(sync: Connection) -> list[Any]:
-        context = MigrationContext.configure(sync, opts={"compare_type": True})
+        context = _context(sync, compare_type=True)
         return list(compare_metadata(context, metadata))
 
     async with database.connect() as conn:

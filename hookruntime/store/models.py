@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
+
+from .namespace import NAMESPACE
 
 __all__ = [
     "API_KEYS",
@@ -32,24 +35,38 @@ __all__ = [
     "metadata",
 ]
 
-metadata = SQLModel.metadata
+
+class Stored(SQLModel, registry=registry()):
+    """hookruntime's tables keep a registry and MetaData of their own: a host's
+    ``SQLModel.metadata`` (and the Alembic autogenerate run over it) never holds them."""
 
 
-class Org(SQLModel, table=True):
-    __tablename__ = "orgs"
+metadata = Stored.metadata
+
+# Every name below goes through these: hookruntime's tables, indexes and constraints live
+# in a namespace of their own in a database shared with a host (see .namespace).
+_name = NAMESPACE.name
+_ref = NAMESPACE.ref
+_SCHEMA = {"schema": NAMESPACE.schema}
+
+
+class Org(Stored, table=True):
+    __tablename__ = _name("orgs")
+    __table_args__ = _SCHEMA
 
     id: str = Field(primary_key=True, max_length=64)
     created_at: float
 
 
-class ApiKey(SQLModel, table=True):
+class ApiKey(Stored, table=True):
     """An API key, stored as the SHA-256 of its secret part; ``prefix`` is public and
     finds the row without scanning."""
 
-    __tablename__ = "api_keys"
+    __tablename__ = _name("api_keys")
+    __table_args__ = (Index(_name("ix_api_keys_org_id"), "org_id"), _SCHEMA)
 
     id: str = Field(primary_key=True, max_length=40)
-    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=64)
+    org_id: str = Field(foreign_key=_ref("orgs.id"), max_length=64)
     prefix: str = Field(unique=True, max_length=32)
     hash: str = Field(max_length=64)
     scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -58,14 +75,15 @@ class ApiKey(SQLModel, table=True):
     revoked_at: float | None = None
 
 
-class Registration(SQLModel, table=True):
+class Registration(Stored, table=True):
     """An org's subscription. ``secret``, ``previous_secret`` and ``headers`` hold
     ciphertext (see :mod:`hookruntime.store.crypto`)."""
 
-    __tablename__ = "registrations"
+    __tablename__ = _name("registrations")
+    __table_args__ = (Index(_name("ix_registrations_org_id"), "org_id"), _SCHEMA)
 
     id: str = Field(primary_key=True, max_length=40)
-    org_id: str = Field(foreign_key="orgs.id", index=True, max_length=64)
+    org_id: str = Field(foreign_key=_ref("orgs.id"), max_length=64)
     rev: str = Field(max_length=40)
     url: str = Field(max_length=2048)
     topics: list[str] = Field(sa_column=Column(JSON, nullable=False))
@@ -91,24 +109,25 @@ class Registration(SQLModel, table=True):
     updated_at: float
 
 
-class RegistrationTopic(SQLModel, table=True):
+class RegistrationTopic(Stored, table=True):
     """One row per (registration, topic): the index that finds who receives a topic."""
 
-    __tablename__ = "registration_topics"
-    __table_args__ = (Index("ix_registration_topics_org_topic", "org_id", "topic"),)
+    __tablename__ = _name("registration_topics")
+    __table_args__ = (Index(_name("ix_registration_topics_org_topic"), "org_id", "topic"), _SCHEMA)
 
     registration_id: str = Field(
-        sa_column=Column(ForeignKey("registrations.id", ondelete="CASCADE"), primary_key=True)
+        sa_column=Column(ForeignKey(_ref("registrations.id"), ondelete="CASCADE"), primary_key=True)
     )
     topic: str = Field(primary_key=True, max_length=128)
     org_id: str = Field(max_length=64)
 
 
-class Event(SQLModel, table=True):
-    __tablename__ = "events"
+class Event(Stored, table=True):
+    __tablename__ = _name("events")
     __table_args__: Any = (
-        UniqueConstraint("org_id", "idempotency_key", name="uq_events_org_idempotency_key"),
-        Index("ix_events_org_created", "org_id", "created_at"),
+        UniqueConstraint("org_id", "idempotency_key", name=_name("uq_events_org_idempotency_key")),
+        Index(_name("ix_events_org_created"), "org_id", "created_at"),
+        _SCHEMA,
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -123,28 +142,30 @@ class Event(SQLModel, table=True):
     traceparent: str | None = Field(default=None, max_length=55)
 
 
-class Delivery(SQLModel, table=True):
+class Delivery(Stored, table=True):
     """Event x registration: the unit of retry state."""
 
-    __tablename__ = "deliveries"
+    __tablename__ = _name("deliveries")
     __table_args__: Any = (
         # Finished deliveries have next_at NULL, so the claim's range scan over this
         # index meets only unfinished ones, in due order, however many are kept.
         # registration_id beside it: a claim passing over registrations at their cap
         # filters them from the index, without reading each of their rows.
-        Index("ix_deliveries_next", "next_at", "registration_id"),
+        Index(_name("ix_deliveries_next"), "next_at", "registration_id"),
         # No index holds status: it changes on every attempt, and each index holding
         # it would be rewritten with it.
-        Index("ix_deliveries_org", "org_id", "created_at"),
-        Index("ix_deliveries_registration_key", "registration_id", "key"),
+        Index(_name("ix_deliveries_org"), "org_id", "created_at"),
+        Index(_name("ix_deliveries_registration_key"), "registration_id", "key"),
+        Index(_name("ix_deliveries_event_id"), "event_id"),
+        _SCHEMA,
     )
 
     id: str = Field(primary_key=True, max_length=40)
     event_id: str = Field(
-        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=Column(ForeignKey(_ref("events.id"), ondelete="CASCADE"), nullable=False)
     )
     registration_id: str = Field(
-        sa_column=Column(ForeignKey("registrations.id", ondelete="CASCADE"), nullable=False)
+        sa_column=Column(ForeignKey(_ref("registrations.id"), ondelete="CASCADE"), nullable=False)
     )
     org_id: str = Field(max_length=64)
     topic: str = Field(max_length=128)
@@ -164,19 +185,21 @@ class Delivery(SQLModel, table=True):
     delivered_at: float | None = None
 
 
-class Attempt(SQLModel, table=True):
+class Attempt(Stored, table=True):
     """One HTTP try, of a delivery (``delivery_id``) or of a blocking call (``call_id``)."""
 
-    __tablename__ = "attempts"
+    __tablename__ = _name("attempts")
     __table_args__: Any = (
         # Only blocking calls' attempts are pruned by age (a delivery's go with it), and
         # only they are in this index: each delivery attempt writes one index fewer.
         Index(
-            "ix_attempts_calls_created",
+            _name("ix_attempts_calls_created"),
             "created_at",
             sqlite_where=text("delivery_id IS NULL"),
             postgresql_where=text("delivery_id IS NULL"),
         ),
+        Index(_name("ix_attempts_delivery_id"), "delivery_id"),
+        _SCHEMA,
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -184,7 +207,7 @@ class Attempt(SQLModel, table=True):
     registration_id: str = Field(max_length=40)
     delivery_id: str | None = Field(
         default=None,
-        sa_column=Column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True),
+        sa_column=Column(ForeignKey(_ref("deliveries.id"), ondelete="CASCADE")),
     )
     call_id: str | None = Field(default=None, max_length=40)
     event_id: str | None = Field(default=None, max_length=40)
@@ -203,11 +226,12 @@ class Attempt(SQLModel, table=True):
     created_at: float
 
 
-class WorkerBeat(SQLModel, table=True):
+class WorkerBeat(Stored, table=True):
     """A delivery worker that is alive, or was: deliveries leased to one whose heartbeat
     has stopped are taken back without waiting for their leases."""
 
-    __tablename__ = "workers"
+    __tablename__ = _name("workers")
+    __table_args__ = _SCHEMA
 
     id: str = Field(primary_key=True, max_length=64)
     host: str = Field(max_length=255)

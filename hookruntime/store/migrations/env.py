@@ -8,6 +8,7 @@ from alembic.autogenerate.api import AutogenContext
 from sqlmodel.sql.sqltypes import AutoString
 
 from hookruntime.store.models import metadata
+from hookruntime.store.namespace import NAMESPACE
 
 
 def render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
@@ -27,6 +28,11 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
     render_item=render_item,
+    # The host's own Alembic history, if any, keeps its alembic_version to itself.
+    version_table=NAMESPACE.version_table,
+    version_table_schema=NAMESPACE.schema,
+    include_schemas=NAMESPACE.schema is not None,
+    include_name=NAMESPACE.holds,
 )
 with context.begin_transaction():
     context.run_migrations()

@@ -9,11 +9,19 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from hookruntime.store.namespace import NAMESPACE
 ${imports if imports else ""}
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+
+# Every name through these (autogenerate writes them out literally: replace each table,
+# index and constraint name with t("…") and add schema=S), so that the script builds
+# the names of whichever namespace it runs in (see hookruntime.store.namespace).
+t = NAMESPACE.name
+S = NAMESPACE.schema
 
 
 def upgrade() -> None:

@@ -10,15 +10,22 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from hookruntime.store.namespace import NAMESPACE
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Names in hookruntime's own namespace (prefix, schema): see hookruntime.store.namespace.
+t = NAMESPACE.name
+ref = NAMESPACE.ref
+S = NAMESPACE.schema
+
 
 def upgrade() -> None:
     op.create_table(
-        "events",
+        t("events"),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("topic", sa.String(length=128), nullable=False),
@@ -28,19 +35,21 @@ def upgrade() -> None:
         sa.Column("request_hash", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("org_id", "idempotency_key", name="uq_events_org_idempotency_key"),
+        sa.UniqueConstraint("org_id", "idempotency_key", name=t("uq_events_org_idempotency_key")),
+        schema=S,
     )
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index("ix_events_org_created", ["org_id", "created_at"], unique=False)
+    with op.batch_alter_table(t("events"), schema=S) as batch_op:
+        batch_op.create_index(t("ix_events_org_created"), ["org_id", "created_at"], unique=False)
 
     op.create_table(
-        "orgs",
+        t("orgs"),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        schema=S,
     )
     op.create_table(
-        "api_keys",
+        t("api_keys"),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=32), nullable=False),
@@ -51,16 +60,17 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
             ["org_id"],
-            ["orgs.id"],
+            [ref("orgs.id")],
         ),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("prefix"),
+        schema=S,
     )
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_api_keys_org_id"), ["org_id"], unique=False)
+    with op.batch_alter_table(t("api_keys"), schema=S) as batch_op:
+        batch_op.create_index(t("ix_api_keys_org_id"), ["org_id"], unique=False)
 
     op.create_table(
-        "registrations",
+        t("registrations"),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("rev", sa.String(length=40), nullable=False),
@@ -88,15 +98,16 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.ForeignKeyConstraint(
             ["org_id"],
-            ["orgs.id"],
+            [ref("orgs.id")],
         ),
         sa.PrimaryKeyConstraint("id"),
+        schema=S,
     )
-    with op.batch_alter_table("registrations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_registrations_org_id"), ["org_id"], unique=False)
+    with op.batch_alter_table(t("registrations"), schema=S) as batch_op:
+        batch_op.create_index(t("ix_registrations_org_id"), ["org_id"], unique=False)
 
     op.create_table(
-        "deliveries",
+        t("deliveries"),
         sa.Column("id", sa.String(length=40), nullable=False),
         sa.Column("event_id", sa.String(length=40), nullable=False),
         sa.Column("registration_id", sa.String(length=40), nullable=False),
@@ -113,31 +124,35 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.Column("delivered_at", sa.Float(), nullable=True),
-        sa.ForeignKeyConstraint(["event_id"], ["events.id"], ondelete="CASCADE"),
-        sa.ForeignKeyConstraint(["registration_id"], ["registrations.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["event_id"], [ref("events.id")], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["registration_id"], [ref("registrations.id")], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        schema=S,
     )
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_deliveries_event_id"), ["event_id"], unique=False)
-        batch_op.create_index("ix_deliveries_next", ["next_at"], unique=False)
-        batch_op.create_index("ix_deliveries_org", ["org_id", "created_at"], unique=False)
+    with op.batch_alter_table(t("deliveries"), schema=S) as batch_op:
+        batch_op.create_index(t("ix_deliveries_event_id"), ["event_id"], unique=False)
+        batch_op.create_index(t("ix_deliveries_next"), ["next_at"], unique=False)
+        batch_op.create_index(t("ix_deliveries_org"), ["org_id", "created_at"], unique=False)
         batch_op.create_index(
-            "ix_deliveries_registration_key", ["registration_id", "key"], unique=False
+            t("ix_deliveries_registration_key"), ["registration_id", "key"], unique=False
         )
 
     op.create_table(
-        "registration_topics",
+        t("registration_topics"),
         sa.Column("registration_id", sa.String(length=40), nullable=False),
         sa.Column("topic", sa.String(length=128), nullable=False),
         sa.Column("org_id", sa.String(length=64), nullable=False),
-        sa.ForeignKeyConstraint(["registration_id"], ["registrations.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["registration_id"], [ref("registrations.id")], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("registration_id", "topic"),
+        schema=S,
     )
-    with op.batch_alter_table("registration_topics", schema=None) as batch_op:
-        batch_op.create_index("ix_registration_topics_org_topic", ["org_id", "topic"], unique=False)
+    with op.batch_alter_table(t("registration_topics"), schema=S) as batch_op:
+        batch_op.create_index(
+            t("ix_registration_topics_org_topic"), ["org_id", "topic"], unique=False
+        )
 
     op.create_table(
-        "attempts",
+        t("attempts"),
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("org_id", sa.String(length=64), nullable=False),
         sa.Column("registration_id", sa.String(length=40), nullable=False),
@@ -152,45 +167,44 @@ def upgrade() -> None:
         sa.Column("error", sa.String(length=1000), nullable=True),
         sa.Column("response", sa.Text(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["delivery_id"], ["deliveries.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["delivery_id"], [ref("deliveries.id")], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+        schema=S,
     )
-    with op.batch_alter_table("attempts", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_attempts_created_at"), ["created_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_attempts_delivery_id"), ["delivery_id"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_attempts_registration_id"), ["registration_id"], unique=False
-        )
+    with op.batch_alter_table(t("attempts"), schema=S) as batch_op:
+        batch_op.create_index(t("ix_attempts_created_at"), ["created_at"], unique=False)
+        batch_op.create_index(t("ix_attempts_delivery_id"), ["delivery_id"], unique=False)
+        batch_op.create_index(t("ix_attempts_registration_id"), ["registration_id"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("attempts", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_attempts_registration_id"))
-        batch_op.drop_index(batch_op.f("ix_attempts_delivery_id"))
-        batch_op.drop_index(batch_op.f("ix_attempts_created_at"))
+    with op.batch_alter_table(t("attempts"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_attempts_registration_id"))
+        batch_op.drop_index(t("ix_attempts_delivery_id"))
+        batch_op.drop_index(t("ix_attempts_created_at"))
 
-    op.drop_table("attempts")
-    with op.batch_alter_table("registration_topics", schema=None) as batch_op:
-        batch_op.drop_index("ix_registration_topics_org_topic")
+    op.drop_table(t("attempts"), schema=S)
+    with op.batch_alter_table(t("registration_topics"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_registration_topics_org_topic"))
 
-    op.drop_table("registration_topics")
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
-        batch_op.drop_index("ix_deliveries_registration_key")
-        batch_op.drop_index("ix_deliveries_org")
-        batch_op.drop_index("ix_deliveries_next")
-        batch_op.drop_index(batch_op.f("ix_deliveries_event_id"))
+    op.drop_table(t("registration_topics"), schema=S)
+    with op.batch_alter_table(t("deliveries"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_deliveries_registration_key"))
+        batch_op.drop_index(t("ix_deliveries_org"))
+        batch_op.drop_index(t("ix_deliveries_next"))
+        batch_op.drop_index(t("ix_deliveries_event_id"))
 
-    op.drop_table("deliveries")
-    with op.batch_alter_table("registrations", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_registrations_org_id"))
+    op.drop_table(t("deliveries"), schema=S)
+    with op.batch_alter_table(t("registrations"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_registrations_org_id"))
 
-    op.drop_table("registrations")
-    with op.batch_alter_table("api_keys", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_api_keys_org_id"))
+    op.drop_table(t("registrations"), schema=S)
+    with op.batch_alter_table(t("api_keys"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_api_keys_org_id"))
 
-    op.drop_table("api_keys")
-    op.drop_table("orgs")
-    with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("ix_events_org_created")
+    op.drop_table(t("api_keys"), schema=S)
+    op.drop_table(t("orgs"), schema=S)
+    with op.batch_alter_table(t("events"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_events_org_created"))
 
-    op.drop_table("events")
+    op.drop_table(t("events"), schema=S)

@@ -17,27 +17,34 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from hookruntime.store.namespace import NAMESPACE
+
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Names in hookruntime's own namespace (prefix, schema): see hookruntime.store.namespace.
+t = NAMESPACE.name
+S = NAMESPACE.schema
+
 
 def upgrade() -> None:
     op.create_table(
-        "workers",
+        t("workers"),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("host", sa.String(length=255), nullable=False),
         sa.Column("pid", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.Float(), nullable=False),
         sa.Column("heartbeat_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
+        schema=S,
     )
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+    with op.batch_alter_table(t("deliveries"), schema=S) as batch_op:
         batch_op.add_column(sa.Column("lease_token", sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("deliveries", schema=None) as batch_op:
+    with op.batch_alter_table(t("deliveries"), schema=S) as batch_op:
         batch_op.drop_column("lease_token")
-    op.drop_table("workers")
+    op.drop_table(t("workers"), schema=S)
