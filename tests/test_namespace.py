@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -32,7 +33,9 @@ from hookruntime.testing import LoopbackReceiver, eventually
 pytestmark = pytest.mark.anyio
 
 PREFIX = NAMESPACE.prefix
-HEAD = "0004"
+# The newest revision of the migration scripts; "0004" below is the last before the
+# namespace, the newest an install from before it can be at.
+HEAD = ScriptDirectory(str(MIGRATIONS)).get_current_head()
 HOST_REVISION = "3f2a1c9e8b7d"
 
 

@@ -14,19 +14,26 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from hookruntime.store.namespace import NAMESPACE
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# Names in hookruntime's own namespace (prefix, schema): see hookruntime.store.namespace.
+t = NAMESPACE.name
+S = NAMESPACE.schema
+
 
 def upgrade() -> None:
-    op.add_column("attempts", sa.Column("response_headers", sa.Text(), nullable=True))
-    op.add_column("attempts", sa.Column("call_detail", sa.Text(), nullable=True))
+    with op.batch_alter_table(t("attempts"), schema=S) as batch_op:
+        batch_op.add_column(sa.Column("response_headers", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("call_detail", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     # SQLite drops a column only by rebuilding the table.
-    with op.batch_alter_table("attempts", schema=None) as batch_op:
+    with op.batch_alter_table(t("attempts"), schema=S) as batch_op:
         batch_op.drop_column("call_detail")
         batch_op.drop_column("response_headers")
