@@ -6,6 +6,7 @@ environment; nothing needs a config file.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -16,7 +17,7 @@ from .errors import ConfigurationError
 __all__ = ["DEFAULT_DATABASE_URL", "Settings"]
 
 DEFAULT_DATABASE_URL = "sqlite:///hookruntime.db"
-HTTP_CLIENTS = ("aiohttp", "httpx")
+HTTP_CLIENTS = ("aiohttp", "httpx", "reqwest")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -72,6 +73,10 @@ class Settings:
             raise ConfigurationError("port must be between 1 and 65535")
         if self.http_client not in HTTP_CLIENTS:
             raise ConfigurationError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}")
+        if self.http_client == "reqwest" and importlib.util.find_spec("pyreqwest") is None:
+            raise ConfigurationError(
+                "http_client=reqwest needs pyreqwest: pip install 'hookruntime[reqwest]'"
+            )
         if self.http_client != "aiohttp" and self.sender_process:
             raise ConfigurationError("sender_process sends with aiohttp: use http_client=aiohttp")
         if self.registration_concurrency < 1:

@@ -1,0 +1,318 @@
+"""The same outbound client on pyreqwest (Rust reqwest; HTTP runs in a native thread).
+
+Selected with ``HOOKRUNTIME_HTTP_CLIENT=reqwest`` (the ``reqwest`` extra installs
+pyreqwest). It spends far less of the event loop per request than aiohttp; the README's
+Performance section gives the numbers and the default they led to.
+
+The outcomes are the aiohttp client's: any HTTP status is a :class:`Response`; a
+request raises :class:`RequestTimeout`, :class:`ConnectError`, :class:`ResponseTooLarge`
+or :class:`TargetBlocked`; one time limit covers resolving, connect, send, headers and
+body (reqwest's own total timeout, and the same limit around the await); the body is
+read chunk by chunk up to a cap; redirects are never followed; proxies from the
+environment are ignored; nothing is decompressed.
+
+The guard (unless ``allow_private``). reqwest resolves names itself and takes no
+resolver callback, only a fixed map from name to address per client, and a name missing
+from the map silently goes to the system's DNS. So this client never lets reqwest look
+a name up:
+
+- :func:`check_url` judges every URL first; then the host is taken from reqwest's own
+  parse of the URL (:class:`pyreqwest.http.Url`), the very string its map is keyed by.
+- An IP literal goes to a client with an empty map (a literal is never looked up).
+- A name is resolved here (:data:`Resolve`, the system's by default), every address it
+  resolves to must be public, and the request goes through a client built for that one
+  name, whose map sends it to the first checked address (Host header and TLS server name
+  stay the name). The client is kept for ``dns_ttl`` seconds; after that the name is
+  resolved and checked again, so a name that turns inward (DNS rebinding) is refused
+  from then on, and a name that moves gets a new client (the old one closes when its
+  last request ends).
+
+Limits: one address per name (no fallback to a second address when the first does not
+answer); for up to ``dns_ttl`` seconds a name keeps the address it was checked at,
+whatever its DNS says meanwhile (as with aiohttp's DNS cache); there is no check of the
+connected socket's peer (reqwest connects in Rust; the address it connects to is the one
+in the map). ``limit`` and ``limit_per_host`` bound each name's client (reqwest's
+``max_connections``), not all of them together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import anyio
+import anyio.lowlevel
+from pyreqwest import exceptions as rq
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.http import Url
+from pyreqwest.response import Response as ReqwestResponse
+
+from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
+from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response
+from .guard import blocked_reason, check_url, literal_address
+from .httpx_client import Resolve
+
+__all__ = ["ReqwestClient", "system_resolve"]
+
+#: How many names keep a client of their own; past it, idle expired ones are closed.
+_MAX_PINNED = 1024
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    try:
+        answers = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConnectError(f"cannot resolve {host}: {exc}") from exc
+    return [str(sockaddr[0]) for *_, sockaddr in answers]
+
+
+@dataclass(eq=False)
+class _Pin:
+    """One name's client, sending to the one address the name was checked at."""
+
+    host: str
+    address: str
+    client: Client
+    expires: float
+    in_flight: int = 0
+    retired: bool = False
+
+
+@dataclass(eq=False)
+class _Pins:
+    pins: dict[str, _Pin] = field(default_factory=dict)
+    locks: dict[str, anyio.Lock] = field(default_factory=dict)
+    closing: set[Client] = field(default_factory=set)
+
+
+class ReqwestClient(HttpClient):
+    """:class:`HttpClient`'s interface and outcomes on pyreqwest. A subclass only so that
+    it is accepted wherever the client is; every method is its own, none touches aiohttp.
+
+    ``resolve`` answers name look-ups (the system's by default); unless ``allow_private``
+    its answers pass the guard like the system's would. With ``allow_private`` and no
+    ``resolve``, reqwest resolves names itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = 512,
+        limit_per_host: int = 0,
+        allow_private: bool = False,
+        resolve: Resolve | None = None,
+        dns_ttl: float = 60.0,
+    ) -> None:
+        super().__init__(limit=limit, limit_per_host=limit_per_host, allow_private=allow_private)
+        self._resolve = resolve
+        self._pinning = resolve is not None or not allow_private
+        self._dns_ttl = dns_ttl
+        self._direct: Client | None = None
+        self._pins = _Pins()
+
+    def _build(self, host: str | None = None, address: str | None = None) -> Client:
+        builder = (
+            ClientBuilder()
+            .follow_redirects(False)
+            .no_proxy()
+            .referer(False)
+            .gzip(False)
+            .brotli(False)
+            .zstd(False)
+            .deflate(False)
+            .user_agent(USER_AGENT)
+            .default_headers({"Accept-Encoding": "identity"})
+            .max_connections(self._limit_per_host or self.limit)
+        )
+        if host is not None and address is not None:
+            builder = builder.resolve(host, address, 0)
+        return builder.build()
+
+    async def open(self) -> None:
+        self._direct = self._build()
+
+    async def aclose(self) -> None:
+        direct, self._direct = self._direct, None
+        pins, self._pins = self._pins, _Pins()
+        with anyio.CancelScope(shield=True):
+            for client in [
+                *([direct] if direct else []),
+                *(pin.client for pin in pins.pins.values()),
+                *pins.closing,
+            ]:
+                await client.close()
+
+    async def post(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the request's own limit, enforced inside
+        max_body: int = DEFAULT_MAX_BODY,
+    ) -> Response:
+        """POST ``body`` and read the whole answer within ``timeout`` seconds.
+
+        Raises :class:`RequestTimeout`, :class:`ConnectError`, :class:`ResponseTooLarge`
+        or :class:`TargetBlocked`; any HTTP status is a :class:`Response`.
+        """
+        direct = self._direct
+        if direct is None:
+            raise TransportError("the HTTP client is not open")
+        started = time.perf_counter()
+        if timeout <= 0:
+            raise RequestTimeout("no time left for the request")
+        if not self.allow_private:
+            check_url(url)
+        host, port = _host_and_port(url)
+        pin: _Pin | None = None
+        try:
+            with anyio.fail_after(timeout):
+                if self._pinning and literal_address(host) is None:
+                    pin = await self._pin(host, port)
+                    pin.in_flight += 1
+                client = pin.client if pin is not None else direct
+                request = (
+                    client.post(url)
+                    .headers(dict(headers))
+                    .body_bytes(body)
+                    .timeout(timedelta(seconds=timeout))
+                    .build_streamed()
+                )
+                try:
+                    async with request as answer:
+                        content = await _read_capped(answer, max_body)
+                        return Response(
+                            answer.status,
+                            answer.headers,
+                            content,
+                            time.perf_counter() - started,
+                        )
+                except asyncio.CancelledError:
+                    # pyreqwest answers a cancellation with a CancelledError of its own,
+                    # which anyio's cancel scopes do not take for theirs (the deadline
+                    # would escape as a bare cancellation); at a checkpoint the scope
+                    # that cancelled delivers its own.
+                    await anyio.lowlevel.checkpoint()
+                    raise
+        except (TimeoutError, rq.RequestTimeoutError) as exc:
+            raise RequestTimeout(f"no complete response within {timeout * 1000:.0f} ms") from exc
+        except rq.PyreqwestError as exc:
+            raise ConnectError(_describe(exc)) from exc
+        finally:
+            if pin is not None:
+                await self._release(pin)
+
+    async def _pin(self, host: str, port: int) -> _Pin:
+        """The client for ``host``, resolved and checked at most ``dns_ttl`` seconds ago."""
+        pins = self._pins
+        pin = pins.pins.get(host)
+        if pin is not None and pin.expires > time.monotonic():
+            return pin
+        lock = pins.locks.setdefault(host, anyio.Lock())
+        async with lock:
+            pin = pins.pins.get(host)
+            if pin is not None and pin.expires > time.monotonic():
+                return pin
+            try:
+                address = await self._checked_address(host, port)
+            except BaseException:
+                if pin is not None:  # a name that now fails its check is not sent to
+                    await self._retire(pin)
+                raise
+            if pin is not None and pin.address == address:
+                pin.expires = time.monotonic() + self._dns_ttl
+                return pin
+            if pin is not None:
+                await self._retire(pin)
+            await self._prune()
+            fresh = _Pin(
+                host, address, self._build(host, address), time.monotonic() + self._dns_ttl
+            )
+            pins.pins[host] = fresh
+            return fresh
+
+    async def _checked_address(self, host: str, port: int) -> str:
+        addresses = list(await (self._resolve or system_resolve)(host, port))
+        if not addresses:
+            raise ConnectError(f"{host} resolves to no address")
+        checked = []
+        for address in addresses:
+            parsed = literal_address(address)
+            if parsed is None:
+                raise TargetBlocked(f"{host} resolves to {address!r}, not an IP address")
+            if not self.allow_private and (reason := blocked_reason(parsed)):
+                raise TargetBlocked(f"{host} resolves to {reason}")
+            checked.append(parsed)
+        return str(checked[0])
+
+    async def _retire(self, pin: _Pin) -> None:
+        pins = self._pins
+        if pins.pins.get(pin.host) is pin:
+            del pins.pins[pin.host]
+        pin.retired = True
+        if pin.in_flight == 0:
+            await _close(pin.client)
+        else:
+            pins.closing.add(pin.client)
+
+    async def _release(self, pin: _Pin) -> None:
+        pin.in_flight -= 1
+        if pin.retired and pin.in_flight == 0:
+            self._pins.closing.discard(pin.client)
+            await _close(pin.client)
+
+    async def _prune(self) -> None:
+        pins = self._pins
+        if len(pins.pins) < _MAX_PINNED:
+            return
+        now = time.monotonic()
+        for pin in [p for p in pins.pins.values() if p.expires <= now and p.in_flight == 0]:
+            await self._retire(pin)
+            pins.locks.pop(pin.host, None)
+
+
+async def _close(client: Client) -> None:
+    with anyio.CancelScope(shield=True):
+        await client.close()
+
+
+def _host_and_port(url: str) -> tuple[str, int]:
+    """The host as reqwest will look it up (its map is keyed by this very string)."""
+    try:
+        parsed = Url(url)
+    except (ValueError, rq.PyreqwestError) as exc:
+        raise TargetBlocked(f"URL is malformed: {exc}") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise TargetBlocked(f"a receiver's URL is http or https, not {parsed.scheme}")
+    host, port = parsed.host_str, parsed.port_or_known_default
+    if not host or port is None:
+        raise TargetBlocked("URL has no host")
+    return host.strip("[]"), port
+
+
+async def _read_capped(answer: ReqwestResponse, cap: int) -> bytes:
+    declared = answer.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLarge(f"response declares {declared} bytes, over the {cap}-byte cap")
+    reader = answer.body_reader
+    chunks: list[bytes] = []
+    size = 0
+    while (chunk := await reader.read_chunk()) is not None:
+        size += len(chunk)
+        if size > cap:
+            raise ResponseTooLarge(f"response body is over the {cap}-byte cap")
+        chunks.append(bytes(chunk))
+    return b"".join(chunks)
+
+
+def _describe(exc: rq.PyreqwestError) -> str:
+    causes = getattr(exc, "details", {}).get("causes") or []
+    detail = "; ".join(cause["message"] for cause in causes)
+    if isinstance(exc, rq.ConnectError):
+        return f"cannot connect: {detail or exc.message}"
+    return f"{type(exc).__name__}: {exc.message}" + (f" ({detail})" if detail else "")
