@@ -368,6 +368,14 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+async def cmd_bench_clients(args: argparse.Namespace) -> int:
+    from .bench import clients
+
+    results = await anyio.to_thread.run_sync(clients.run, args.n, args.repeats, args.work_us)
+    _emit(args, results, clients.render(results))
+    return 0
+
+
 async def cmd_bench_queued(args: argparse.Namespace) -> int:
     from .bench import queued
 

@@ -107,7 +107,9 @@ async def test_a_non_2xx_answer_is_a_response_not_an_error(client: HttpClient) -
     assert response.status == 503 and response.body == b'{"error": "busy"}'
 
 
-@pytest.mark.parametrize("reply", [Reply.hang(), Reply.trickle(interval=0.05)], ids=str)
+@pytest.mark.parametrize(
+    "reply", [Reply.hang(), Reply.trickle(interval=0.05)], ids=["hang", "trickle"]
+)
 async def test_a_hanging_or_trickling_receiver_times_out_at_the_deadline(
     client: HttpClient, reply: Reply
 ) -> None:
