@@ -23,7 +23,7 @@ from ..http import HttpClient
 from ..http.httpx_client import HttpxClient
 from .stats import ReceiverProcess
 
-__all__ = ["available", "render", "run"]
+__all__ = ["available", "client", "render", "run"]
 
 CONCURRENCY = 64
 
@@ -33,14 +33,15 @@ def available() -> list[str]:
     return ["aiohttp", *(["reqwest"] if importlib.util.find_spec("pyreqwest") else [])]
 
 
-def _client(backend: str) -> HttpClient:
+def client(backend: str) -> HttpClient:
+    """An unguarded client of ``backend``: the receivers measured are on loopback."""
     if backend == "reqwest":
         from ..http.reqwest_client import ReqwestClient
 
         return ReqwestClient(allow_private=True)
     if backend == "httpx":
         return HttpxClient(allow_private=True)
-    return HttpClient(allow_private=True)  # the receiver is on loopback
+    return HttpClient(allow_private=True)
 
 
 async def _once(backend: str, url: str, n: int, work_us: float) -> dict[str, Any]:
@@ -51,8 +52,8 @@ async def _once(backend: str, url: str, n: int, work_us: float) -> dict[str, Any
         profile.render(Message("punch.create", f"evt_{i}", {"punch": {"id": i}}, ["s" * 16]))
         for i in range(n)
     ]
-    client = _client(backend)
-    await client.open()
+    sender = client(backend)
+    await sender.open()
     work = work_us / 1e6
     queue = iter(requests)
 
@@ -62,7 +63,7 @@ async def _once(backend: str, url: str, n: int, work_us: float) -> dict[str, Any
                 until = time.perf_counter() + work
                 while time.perf_counter() < until:
                     pass
-            response = await client.post(url, request.headers, request.body, timeout=30)
+            response = await sender.post(url, request.headers, request.body, timeout=30)
             if response.status != 200:
                 raise RuntimeError(f"{backend}: the receiver answered {response.status}")
 
@@ -74,7 +75,7 @@ async def _once(backend: str, url: str, n: int, work_us: float) -> dict[str, Any
         elapsed = time.perf_counter() - started
         loop_cpu, cpu = time.thread_time() - loop_cpu, time.process_time() - cpu
     finally:
-        await client.aclose()
+        await sender.aclose()
     return {
         "per_second": round(n / elapsed, 1),
         "loop_cpu_us_per_request": round(loop_cpu / n * 1e6, 1),
