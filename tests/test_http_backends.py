@@ -251,6 +251,24 @@ async def test_reqwest_keeps_a_checked_address_for_its_ttl_without_resolving_aga
     assert len(rx.received) == 3
 
 
+async def test_reqwest_judges_the_host_as_reqwest_reads_it_even_past_check_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stands for any URL the shared check reads differently from reqwest: what reqwest
+    # would connect to is judged again, and a name is never left to reqwest's own DNS.
+    monkeypatch.setattr(reqwest_client, "check_url", lambda _url: None)
+    async with LoopbackReceiver() as rx:
+        client = ReqwestClient()
+        await client.open()
+        try:
+            for url in (rx.url, f"http://localhost:{rx.port}/hook"):
+                with pytest.raises(TargetBlocked, match="loopback"):
+                    await client.post(url, {}, b"{}", timeout=2)
+        finally:
+            await client.aclose()
+    assert rx.received == []
+
+
 def test_the_backend_setting_takes_reqwest_and_refuses_it_with_a_sender_process() -> None:
     assert HookRuntime(http_client="reqwest", environ={}).settings.http_client == "reqwest"
     with pytest.raises(ConfigurationError, match="aiohttp, httpx, reqwest"):

@@ -17,8 +17,10 @@ from the map silently goes to the system's DNS. So this client never lets reqwes
 a name up:
 
 - :func:`check_url` judges every URL first; then the host is taken from reqwest's own
-  parse of the URL (:class:`pyreqwest.http.Url`), the very string its map is keyed by.
-- An IP literal goes to a client with an empty map (a literal is never looked up).
+  parse of the URL (:class:`pyreqwest.http.Url`), the very string its map is keyed by,
+  and judged again as reqwest reads it.
+- A strict IP literal is checked and goes to a client with an empty map (a literal is
+  never looked up); anything else is a name.
 - A name is resolved here (:data:`Resolve`, the system's by default), every address it
   resolves to must be public, and the request goes through a client built for that one
   name, whose map sends it to the first checked address (Host header and TLS server name
@@ -38,6 +40,7 @@ in the map). ``limit`` and ``limit_per_host`` bound each name's client (reqwest'
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import time
 from collections.abc import Mapping
@@ -172,7 +175,11 @@ class ReqwestClient(HttpClient):
         pin: _Pin | None = None
         try:
             with anyio.fail_after(timeout):
-                if self._pinning and literal_address(host) is None:
+                literal = _ip_literal(host)
+                if literal is not None and not self.allow_private:
+                    if reason := blocked_reason(literal):
+                        raise TargetBlocked(reason)
+                elif literal is None and self._pinning:
                     pin = await self._pin(host, port)
                     pin.in_flight += 1
                 client = pin.client if pin is not None else direct
@@ -279,6 +286,15 @@ class ReqwestClient(HttpClient):
 async def _close(client: Client) -> None:
     with anyio.CancelScope(shield=True):
         await client.close()
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address only when it is one as reqwest reads it (strictly:
+    anything else is resolved and checked here, never looked up by reqwest)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def _host_and_port(url: str) -> tuple[str, int]:
