@@ -45,7 +45,8 @@ class Settings:
     port: int = 8000
     # Prometheus metrics (``GET /metrics``; ``hookruntime worker --metrics-port``).
     metrics: bool = True
-    # "httpx" lets a host's pytest-httpx mocks see hookruntime's requests; aiohttp is faster.
+    # "httpx" lets a host's pytest-httpx mocks see hookruntime's requests; "reqwest" spends
+    # less of the event loop per request, which end to end measured within the noise.
     http_client: str = "aiohttp"
 
     @classmethod
