@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 
+import anyio
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
@@ -118,6 +119,19 @@ async def test_a_hanging_or_trickling_receiver_times_out_at_the_deadline(
         with pytest.raises(RequestTimeout):
             await client.post(rx.url, {}, b"{}", timeout=0.3)
         assert 0.3 <= time.monotonic() - started < 0.3 + MARGIN
+
+
+async def test_a_callers_own_deadline_cancels_the_request_as_its_own(
+    client: HttpClient,
+) -> None:
+    # As the blocking caller's deadline over a fan-out does: the caller's scope, not
+    # the request, ends it, and nothing escapes as a bare cancellation.
+    async with LoopbackReceiver(lambda _r: Reply.hang()) as rx:
+        started = time.monotonic()
+        with anyio.move_on_after(0.2) as scope:
+            await client.post(rx.url, {}, b"{}", timeout=5)
+        assert scope.cancelled_caught
+        assert time.monotonic() - started < 0.2 + MARGIN
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["declared", "undeclared"])
