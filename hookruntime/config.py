@@ -45,9 +45,10 @@ class Settings:
     port: int = 8000
     # Prometheus metrics (``GET /metrics``; ``hookruntime worker --metrics-port``).
     metrics: bool = True
-    # "httpx" lets a host's pytest-httpx mocks see hookruntime's requests; "reqwest" spends
-    # less of the event loop per request, which end to end measured within the noise.
-    http_client: str = "aiohttp"
+    # "auto": "reqwest" where pyreqwest is installed (it spends a third less CPU per
+    # delivery, see the README's Performance section), else and with a sender process
+    # "aiohttp". "httpx" lets a host's pytest-httpx mocks see hookruntime's requests.
+    http_client: str = "auto"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -72,8 +73,13 @@ class Settings:
             raise ConfigurationError("concurrency must be between 1 and 10000")
         if not 0 < self.port < 65536:
             raise ConfigurationError("port must be between 1 and 65535")
+        if self.http_client == "auto":
+            native = not self.sender_process and importlib.util.find_spec("pyreqwest")
+            return replace(self, http_client="reqwest" if native else "aiohttp").checked()
         if self.http_client not in HTTP_CLIENTS:
-            raise ConfigurationError(f"http_client must be one of {', '.join(HTTP_CLIENTS)}")
+            raise ConfigurationError(
+                f"http_client must be one of {', '.join(HTTP_CLIENTS)} (or auto)"
+            )
         if self.http_client == "reqwest" and importlib.util.find_spec("pyreqwest") is None:
             raise ConfigurationError(
                 "http_client=reqwest needs pyreqwest: pip install 'hookruntime[reqwest]'"
