@@ -343,3 +343,14 @@ async def test_a_runtime_on_reqwest_delivers_and_calls(
         result = await runtime.call("user_logged_in", {"id": "u1"}, org="acme")
     assert not result.allowed and result.reason == "no"
     assert posted == [rx.url, rx.url] and len(rx.received) == 2
+
+
+def test_bench_clients_measures_each_backend_side_by_side() -> None:
+    from hookruntime.bench import clients
+
+    results = clients.run(n=200, repeats=2, backends=["aiohttp", "reqwest"])
+    for backend in ("aiohttp", "reqwest"):
+        assert len(results["runs"][backend]) == 2
+        assert results[backend]["per_second"] > 0
+        assert results[backend]["loop_cpu_us_per_request"] > 0
+    assert "reqwest / aiohttp" in clients.render(results)
