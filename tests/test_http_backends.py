@@ -267,6 +267,24 @@ async def test_reqwest_keeps_a_checked_address_for_its_ttl_without_resolving_aga
     assert len(rx.received) == 3
 
 
+async def test_reqwest_follows_a_name_to_its_new_address_after_the_ttl() -> None:
+    answers = Answers("127.0.0.1")
+    async with LoopbackReceiver() as rx:
+        client = ReqwestClient(allow_private=True, resolve=answers, dns_ttl=0)
+        await client.open()
+        url = f"http://moving.example:{rx.port}/hook"
+        try:
+            assert (await client.post(url, {}, b"{}", timeout=2)).status == 200
+            answers.address = "127.0.0.2"  # nothing listens there
+            with pytest.raises(ConnectError):
+                await client.post(url, {}, b"{}", timeout=2)
+            answers.address = "127.0.0.1"
+            assert (await client.post(url, {}, b"{}", timeout=2)).status == 200
+        finally:
+            await client.aclose()
+    assert len(rx.received) == 2
+
+
 async def test_reqwest_judges_the_host_as_reqwest_reads_it_even_past_check_url(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
