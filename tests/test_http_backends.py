@@ -285,6 +285,33 @@ async def test_reqwest_follows_a_name_to_its_new_address_after_the_ttl() -> None
     assert len(rx.received) == 2
 
 
+async def test_reqwest_lets_a_request_in_flight_finish_when_its_name_moves() -> None:
+    answers = Answers("127.0.0.1")
+    outcomes: list[BaseException] = []
+    async with LoopbackReceiver(lambda _r: Reply.hang()) as rx:
+        client = ReqwestClient(allow_private=True, resolve=answers, dns_ttl=0)
+        await client.open()
+        url = f"http://moving.example:{rx.port}/hook"
+
+        async def hanging() -> None:
+            try:
+                await client.post(url, {}, b"{}", timeout=0.5)
+            except RequestTimeout as exc:
+                outcomes.append(exc)
+
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(hanging)
+                await eventually(lambda: bool(rx.received), timeout=2)
+                answers.address = "127.0.0.2"  # retires the client the first one is on
+                with pytest.raises(ConnectError):
+                    await client.post(url, {}, b"{}", timeout=2)
+        finally:
+            await client.aclose()
+    # Timed out as a hanging request does, not cut off by its client being closed.
+    assert [type(outcome) for outcome in outcomes] == [RequestTimeout]
+
+
 async def test_reqwest_judges_the_host_as_reqwest_reads_it_even_past_check_url(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
