@@ -23,7 +23,7 @@ from hookruntime.errors import (
     TargetBlocked,
     TransportError,
 )
-from hookruntime.http import HttpClient, reqwest_client
+from hookruntime.http import HttpClient, pins, reqwest_client
 from hookruntime.http.httpx_client import HttpxClient
 from hookruntime.http.reqwest_client import ReqwestClient
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
@@ -219,14 +219,14 @@ async def test_a_name_goes_to_the_address_it_resolved_to_and_keeps_its_host_head
 def _lenient_once(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Loopback passes the guard's first judgement (it stands for a public address
     there) and is judged truly from then on."""
-    real = reqwest_client.blocked_reason
+    real = pins.blocked_reason
     judged: list[object] = []
 
     def lenient(address: object) -> str | None:
         judged.append(address)
         return None if len(judged) == 1 else real(address)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(reqwest_client, "blocked_reason", lenient)
+    monkeypatch.setattr(pins, "blocked_reason", lenient)
     return judged
 
 

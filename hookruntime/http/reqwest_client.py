@@ -24,10 +24,8 @@ a name up:
 - A name is resolved here (:data:`Resolve`, the system's by default), every address it
   resolves to must be public, and the request goes through a client built for that one
   name, whose map sends it to the first checked address (Host header and TLS server name
-  stay the name). The client is kept for ``dns_ttl`` seconds; after that the name is
-  resolved and checked again, so a name that turns inward (DNS rebinding) is refused
-  from then on, and a name that moves gets a new client (the old one closes when its
-  last request ends).
+  stay the name); :class:`~hookruntime.http.pins.Pins` keeps it for ``dns_ttl`` seconds,
+  then resolves and checks the name again (DNS rebinding is refused then).
 
 Limits: one address per name (no fallback to a second address when the first does not
 answer); for up to ``dns_ttl`` seconds a name keeps the address it was checked at,
@@ -41,10 +39,8 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 import anyio
@@ -56,40 +52,11 @@ from pyreqwest.response import Response as ReqwestResponse
 
 from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
 from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response
-from .guard import blocked_reason, check_url, literal_address
+from .guard import blocked_reason, check_url
 from .httpx_client import Resolve
+from .pins import Pin, Pins
 
-__all__ = ["ReqwestClient", "system_resolve"]
-
-#: How many names keep a client of their own; past it, idle expired ones are closed.
-_MAX_PINNED = 1024
-
-
-async def system_resolve(host: str, port: int) -> list[str]:
-    try:
-        answers = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConnectError(f"cannot resolve {host}: {exc}") from exc
-    return [str(sockaddr[0]) for *_, sockaddr in answers]
-
-
-@dataclass(eq=False)
-class _Pin:
-    """One name's client, sending to the one address the name was checked at."""
-
-    host: str
-    address: str
-    client: Client
-    expires: float
-    in_flight: int = 0
-    retired: bool = False
-
-
-@dataclass(eq=False)
-class _Pins:
-    pins: dict[str, _Pin] = field(default_factory=dict)
-    locks: dict[str, anyio.Lock] = field(default_factory=dict)
-    closing: set[Client] = field(default_factory=set)
+__all__ = ["ReqwestClient"]
 
 
 class ReqwestClient(HttpClient):
@@ -115,7 +82,7 @@ class ReqwestClient(HttpClient):
         self._pinning = resolve is not None or not allow_private
         self._dns_ttl = dns_ttl
         self._direct: Client | None = None
-        self._pins = _Pins()
+        self._pins: Pins | None = None
 
     def _build(self, host: str | None = None, address: str | None = None) -> Client:
         builder = (
@@ -137,17 +104,18 @@ class ReqwestClient(HttpClient):
 
     async def open(self) -> None:
         self._direct = self._build()
+        self._pins = Pins(
+            self._build, guarded=not self.allow_private, resolve=self._resolve, ttl=self._dns_ttl
+        )
 
     async def aclose(self) -> None:
         direct, self._direct = self._direct, None
-        pins, self._pins = self._pins, _Pins()
+        pins, self._pins = self._pins, None
         with anyio.CancelScope(shield=True):
-            for client in [
-                *([direct] if direct else []),
-                *(pin.client for pin in pins.pins.values()),
-                *pins.closing,
-            ]:
-                await client.close()
+            if direct is not None:
+                await direct.close()
+            if pins is not None:
+                await pins.aclose()
 
     async def post(
         self,
@@ -163,8 +131,8 @@ class ReqwestClient(HttpClient):
         Raises :class:`RequestTimeout`, :class:`ConnectError`, :class:`ResponseTooLarge`
         or :class:`TargetBlocked`; any HTTP status is a :class:`Response`.
         """
-        direct = self._direct
-        if direct is None:
+        direct, pins = self._direct, self._pins
+        if direct is None or pins is None:
             raise TransportError("the HTTP client is not open")
         started = time.perf_counter()
         if timeout <= 0:
@@ -172,7 +140,7 @@ class ReqwestClient(HttpClient):
         if not self.allow_private:
             check_url(url)
         host, port = _host_and_port(url)
-        pin: _Pin | None = None
+        pin: Pin | None = None
         try:
             literal = _ip_literal(host)
             if literal is not None and not self.allow_private:
@@ -180,8 +148,7 @@ class ReqwestClient(HttpClient):
                     raise TargetBlocked(reason)
             elif literal is None and self._pinning:
                 with anyio.fail_after(timeout):
-                    pin = await self._pin(host, port)
-                pin.in_flight += 1
+                    pin = await pins.acquire(host, port)
             client = pin.client if pin is not None else direct
             # The deadline of the exchange is reqwest's own total timeout, timed in its
             # thread (1-2 ms late, measured): a cancel scope around it would cost the
@@ -215,80 +182,7 @@ class ReqwestClient(HttpClient):
             raise ConnectError(_describe(exc)) from exc
         finally:
             if pin is not None:
-                await self._release(pin)
-
-    async def _pin(self, host: str, port: int) -> _Pin:
-        """The client for ``host``, resolved and checked at most ``dns_ttl`` seconds ago."""
-        pins = self._pins
-        pin = pins.pins.get(host)
-        if pin is not None and pin.expires > time.monotonic():
-            return pin
-        lock = pins.locks.setdefault(host, anyio.Lock())
-        async with lock:
-            pin = pins.pins.get(host)
-            if pin is not None and pin.expires > time.monotonic():
-                return pin
-            try:
-                address = await self._checked_address(host, port)
-            except BaseException:
-                if pin is not None:  # a name that now fails its check is not sent to
-                    await self._retire(pin)
-                raise
-            if pin is not None and pin.address == address:
-                pin.expires = time.monotonic() + self._dns_ttl
-                return pin
-            if pin is not None:
-                await self._retire(pin)
-            await self._prune()
-            fresh = _Pin(
-                host, address, self._build(host, address), time.monotonic() + self._dns_ttl
-            )
-            pins.pins[host] = fresh
-            return fresh
-
-    async def _checked_address(self, host: str, port: int) -> str:
-        addresses = list(await (self._resolve or system_resolve)(host, port))
-        if not addresses:
-            raise ConnectError(f"{host} resolves to no address")
-        checked = []
-        for address in addresses:
-            parsed = literal_address(address)
-            if parsed is None:
-                raise TargetBlocked(f"{host} resolves to {address!r}, not an IP address")
-            if not self.allow_private and (reason := blocked_reason(parsed)):
-                raise TargetBlocked(f"{host} resolves to {reason}")
-            checked.append(parsed)
-        return str(checked[0])
-
-    async def _retire(self, pin: _Pin) -> None:
-        pins = self._pins
-        if pins.pins.get(pin.host) is pin:
-            del pins.pins[pin.host]
-        pin.retired = True
-        if pin.in_flight == 0:
-            await _close(pin.client)
-        else:
-            pins.closing.add(pin.client)
-
-    async def _release(self, pin: _Pin) -> None:
-        pin.in_flight -= 1
-        if pin.retired and pin.in_flight == 0:
-            self._pins.closing.discard(pin.client)
-            await _close(pin.client)
-
-    async def _prune(self) -> None:
-        pins = self._pins
-        if len(pins.pins) < _MAX_PINNED:
-            return
-        now = time.monotonic()
-        for pin in [p for p in pins.pins.values() if p.expires <= now and p.in_flight == 0]:
-            await self._retire(pin)
-            pins.locks.pop(pin.host, None)
-
-
-async def _close(client: Client) -> None:
-    with anyio.CancelScope(shield=True):
-        await client.close()
+                await pins.release(pin)
 
 
 def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
