@@ -16,6 +16,7 @@ from typing import Any
 from . import eventloop
 from .commands import (
     cmd_bench_blocking,
+    cmd_bench_clients,
     cmd_bench_queued,
     cmd_call,
     cmd_deliveries_list,
@@ -266,6 +267,18 @@ def _parser() -> argparse.ArgumentParser:
         "Blocking call overhead over a raw POST, and deadline precision.",
     )
     bench_blocking.add_argument("--n", type=int, default=2000, help="calls per measurement")
+
+    bench_clients = verb(
+        bench_verbs,
+        "clients",
+        cmd_bench_clients,
+        "Raw requests/s and event-loop CPU per request of each HTTP client backend.",
+    )
+    bench_clients.add_argument("--n", type=int, default=10_000, help="requests per run")
+    bench_clients.add_argument("--repeats", type=int, default=3, help="runs per backend")
+    bench_clients.add_argument(
+        "--work-us", type=float, default=0.0, help="host Python per request, in microseconds"
+    )
 
     bench_queued = verb(
         bench_verbs,

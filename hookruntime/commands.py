@@ -4,6 +4,7 @@ The parser that reaches them is in :mod:`hookruntime.cli`."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import os
@@ -180,19 +181,20 @@ async def cmd_registrations_delete(args: argparse.Namespace) -> int:
 def service_sender_process(
     flag: bool | None, environ: Mapping[str, str] | None = None
 ) -> bool | None:
-    """The standalone service's layout: with a core to spare, send from a child process
-    (the README's Performance section has the numbers). A flag or HOOKRUNTIME_* variable
-    that says otherwise wins; an embedded HookRuntime stays one process unless asked."""
+    """The standalone service's layout, the faster measured (README, Performance): the
+    native client (pyreqwest) in one process where it is installed, else aiohttp sending
+    from a child process when a core is spare. A flag or HOOKRUNTIME_* variable that says
+    otherwise wins; an embedded HookRuntime stays one process unless asked."""
     env = os.environ if environ is None else environ
     if flag is not None or "HOOKRUNTIME_SENDER_PROCESS" in env:
         return flag
-    if env.get("HOOKRUNTIME_HTTP_CLIENT", "aiohttp") != "aiohttp":
+    client = env.get("HOOKRUNTIME_HTTP_CLIENT", "auto")
+    if client == "auto" and importlib.util.find_spec("pyreqwest") is not None:
+        return None  # the native client, in this process
+    if client not in ("auto", "aiohttp"):
         return None  # the sender process sends with aiohttp
-    return (
-        len(os.sched_getaffinity(0)) >= 2
-        if hasattr(os, "sched_getaffinity")
-        else ((os.cpu_count() or 1) >= 2)
-    )
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) >= 2
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:
@@ -384,6 +386,14 @@ class _Progress:
     def close(self) -> None:
         if self.enabled:
             sys.stderr.write("\n")
+
+
+async def cmd_bench_clients(args: argparse.Namespace) -> int:
+    from .bench import clients
+
+    results = await anyio.to_thread.run_sync(clients.run, args.n, args.repeats, args.work_us)
+    _emit(args, results, clients.render(results))
+    return 0
 
 
 async def cmd_bench_queued(args: argparse.Namespace) -> int:

@@ -133,7 +133,7 @@ class HookRuntime:
             box = SecretBox(self._master_key(database))
             if self.auto_migrate:
                 await migrate(database)
-            backend = HttpxClient if self.settings.http_client == "httpx" else HttpClient
+            backend = _client_backend(self.settings.http_client)
             client = backend(
                 limit=max(self.settings.concurrency * 4, 256),
                 allow_private=self.settings.allow_private_targets,
@@ -434,3 +434,13 @@ async def _until_done(
         await worker.run(task_status=task_status)
     finally:
         done.set()
+
+
+def _client_backend(name: str) -> type[HttpClient]:
+    if name == "httpx":
+        return HttpxClient
+    if name == "reqwest":  # an optional extra: imported only when chosen
+        from .http.reqwest_client import ReqwestClient
+
+        return ReqwestClient
+    return HttpClient

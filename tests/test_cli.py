@@ -284,7 +284,19 @@ def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
     from hookruntime import commands
 
     monkeypatch.setattr(commands.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    monkeypatch.setattr(commands.importlib.util, "find_spec", lambda _name: None)  # no pyreqwest
     assert commands.service_sender_process(flag, environ) is expected
+
+
+def test_the_service_sends_with_the_native_client_in_one_process_where_it_is_installed() -> None:
+    pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
+    from hookruntime import commands
+
+    assert commands.service_sender_process(None, {}) is None
+    assert commands.service_sender_process(None, {"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}) in (
+        True,
+        False,
+    )
 
 
 def test_an_embedded_runtime_stays_one_process_by_default() -> None:

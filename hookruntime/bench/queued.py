@@ -26,12 +26,14 @@ import asyncpg
 from sqlalchemy import func, select
 
 from .. import eventloop
-from ..http import HttpClient
+from ..config import Settings
+from ..errors import ConfigurationError
 from ..runtime import HookRuntime
 from ..store.crypto import generate_master_key
 from ..store.engine import async_url, asyncpg_dsn
 from ..store.models import DELIVERIES
 from ..testing import LoopbackReceiver
+from . import clients
 from .stats import ReceiverProcess, summary
 
 __all__ = ["render", "run"]
@@ -48,7 +50,7 @@ async def _raw(url: str, n: int) -> float:
     from ..profiles import PROFILES, Message
 
     profile = PROFILES["servicehook"]
-    client = HttpClient(allow_private=True)  # the receiver is on loopback
+    client = clients.client(Settings.from_env().http_client)
     await client.open()
     bodies = [
         profile.render(Message(TOPIC, f"evt_{i}", _item(i), ["bench-secret-123456"]))
@@ -261,14 +263,22 @@ def _peak_rss_kb(pid: int) -> int:
 
 
 async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, Any]:
-    results: dict[str, Any] = {}
+    # (a) and the one-process runs send with the configured backend; the sender process
+    # always sends with aiohttp, and is left out when another backend is named outright.
+    backend = Settings.from_env().http_client
+    results: dict[str, Any] = {"http_client": backend}
+    try:
+        with_sender = Settings.from_env(sender_process=True).sender_process
+    except ConfigurationError:
+        with_sender = False
+    senders = ((True, ""), (False, "_one_process")) if with_sender else ((False, "_one_process"),)
     with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
         url = receiver.url("hook")
         await _raw(url, min(n, 2000))  # warm up both processes: (a) is the warm ceiling
         raw = await _raw(url, n)
         results["a_raw_per_second"] = round(raw, 1)
         results["ratios"] = {}
-        for sender, suffix in ((True, ""), (False, "_one_process")):
+        for sender, suffix in senders:
             sqlite = await _end_to_end(
                 f"sqlite:///{Path(folder) / f'e2e{suffix}.db'}", url, n, sender
             )
@@ -283,8 +293,9 @@ async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, 
                 results[f"c_postgresql{suffix}"] = postgres
                 results["ratios"][f"c{suffix}_over_a"] = round(postgres["per_second"] / raw, 3)
         results["d_idle_latency"] = await _latency(Path(folder), 200)
-        results["f_metrics"] = await _metrics_cost(Path(folder), url, n)
-        if backlog:
+        if with_sender:
+            results["f_metrics"] = await _metrics_cost(Path(folder), url, n)
+        if backlog and with_sender:
             results["e_worker_backlog"] = await _backlog_rss(Path(folder), url, backlog, 20)
     results["bench_process_peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
@@ -298,7 +309,8 @@ def run(n: int = 20_000, database_url: str | None = None, backlog: int = 0) -> d
 
 def render(results: dict[str, Any]) -> str:
     lines = [
-        "queued deliveries against a loopback receiver (own process):",
+        f"queued deliveries against a loopback receiver (own process), {results['http_client']}"
+        " client (a sender process sends with aiohttp):",
         f"  (a) raw client ceiling       {results['a_raw_per_second']:>9.1f} req/s",
     ]
     for key, label in (
