@@ -151,8 +151,13 @@ class BlockingCaller:
             with anyio.move_on_at(end):
                 await decided
         finally:
-            for task in tasks:
-                if not task.done():
+            for index, task in enumerate(tasks):
+                if task.done():
+                    # Finished, but its done callback (scheduled, not yet run) came late.
+                    late = outcomes[index] is None and not task.cancelled()
+                    if late and task.exception() is None:
+                        outcomes[index] = task.result()
+                else:
                     task.cancel()
                     # Held until it has unwound: the loop keeps only weak references.
                     self._unwinding.add(task)
