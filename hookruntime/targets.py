@@ -4,14 +4,19 @@ database for every request.
 
 Writes made through this process's control plane drop the org's cache at once;
 changes made by another process are seen within ``ttl`` seconds.
+
+A refresh is shared: concurrent lookups of one key that find it expired wait on one
+query. Opened secrets are kept by (registration id, ``rev``), which every write
+changes, so a refresh that finds a registration unchanged decrypts nothing.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from sqlalchemy import select
@@ -22,6 +27,8 @@ from .store.engine import Database
 from .store.models import REGISTRATION_TOPICS, REGISTRATIONS
 
 __all__ = ["Directory", "Target"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,14 +97,23 @@ class Directory:
         self._ttl = ttl
         self._cache: dict[tuple[str, str], tuple[float, tuple[Target, ...]]] = {}
         self._by_id: dict[str, tuple[float, Target | None]] = {}
-        self._loading: dict[str, anyio.Event] = {}
+        self._loading: dict[Hashable, anyio.Event] = {}
+        #: Built targets by registration id, with their rev and the time their secrets
+        #: change.
+        self._built: dict[str, tuple[str, float, Target]] = {}
+        #: Moves on every invalidation: a load begun before one is not kept.
+        self._generation = 0
         registrations.on_change(self.invalidate)
 
     def invalidate(self, org: str | None = None) -> None:
+        self._generation += 1
         if org is None:
             self._cache.clear()
             self._by_id.clear()
+            self._built.clear()
             return
+        for rid in [rid for rid, (_, _, t) in self._built.items() if t.org == org]:
+            del self._built[rid]
         for key in [k for k in self._cache if k[0] == org]:
             del self._cache[key]
         for rid in [rid for rid, (_, t) in self._by_id.items() if t is None or t.org == org]:
@@ -108,52 +124,78 @@ class Directory:
 
         Concurrent misses for one id share a single query (a worker starts hundreds of
         deliveries of one registration at once)."""
-        while True:
-            cached = self._by_id.get(registration_id)
-            if cached is not None and cached[0] > time.monotonic():
-                return cached[1]
-            loading = self._loading.get(registration_id)
-            if loading is None:
-                break
-            await loading.wait()
-        self._loading[registration_id] = done = anyio.Event()
-        try:
+
+        async def load() -> Target | None:
             query = select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id)
-            # Through the hot path's transactions, not a session: on a SQLite file those
-            # run inline, where a session's many trips through the event loop each wait
-            # out a turn behind the emits and claims (measured: ~1 s under a bulk emit).
             row = await self._db.transaction(
                 lambda conn: conn.execute(query).mappings().one_or_none()
             )
-            found = None if row is None else self._target(dict(row))
-            self._by_id[registration_id] = (time.monotonic() + self._ttl, found)
-            return found
-        finally:
-            del self._loading[registration_id]
-            done.set()
+            return None if row is None else self._target(dict(row))
+
+        return await self._shared(self._by_id, registration_id, load)
 
     async def targets(self, org: str, topic: str) -> tuple[Target, ...]:
-        now = time.monotonic()
-        cached = self._cache.get((org, topic))
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        query = (
-            select(REGISTRATIONS)
-            .join(REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id)
-            .where(
-                REGISTRATION_TOPICS.c.org_id == org,
-                REGISTRATION_TOPICS.c.topic == topic,
-                REGISTRATIONS.c.active.is_(True),
+        """Concurrent misses for one (org, topic) share a single query (hundreds of
+        blocking calls find the entry expired at the same moment)."""
+
+        async def load() -> tuple[Target, ...]:
+            query = (
+                select(REGISTRATIONS)
+                .join(
+                    REGISTRATION_TOPICS,
+                    REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id,
+                )
+                .where(
+                    REGISTRATION_TOPICS.c.org_id == org,
+                    REGISTRATION_TOPICS.c.topic == topic,
+                    REGISTRATIONS.c.active.is_(True),
+                )
+                .order_by(REGISTRATIONS.c.priority, REGISTRATIONS.c.created_at, REGISTRATIONS.c.id)
             )
-            .order_by(REGISTRATIONS.c.priority, REGISTRATIONS.c.created_at, REGISTRATIONS.c.id)
-        )
-        async with self._db.session() as session:
-            rows = (await session.execute(query)).mappings().all()
-        found = tuple(self._target(dict(row)) for row in rows)
-        self._cache[(org, topic)] = (now + self._ttl, found)
-        return found
+            rows = await self._db.transaction(lambda conn: conn.execute(query).mappings().all())
+            return tuple(self._target(dict(row)) for row in rows)
+
+        return await self._shared(self._cache, (org, topic), load)
+
+    async def _shared(
+        self, cache: dict[Any, tuple[float, T]], key: Hashable, load: Callable[[], Awaitable[T]]
+    ) -> T:
+        """``cache[key]`` while fresh; else one ``load()`` whose result every concurrent
+        caller takes."""
+        while True:
+            cached = cache.get(key)
+            if cached is not None and cached[0] > time.monotonic():
+                return cached[1]
+            loading = self._loading.get(key)
+            if loading is None:
+                break
+            await loading.wait()
+        self._loading[key] = done = anyio.Event()
+        try:
+            # Through the hot path's transactions, not a session: on a SQLite file those
+            # run inline, where a session's many trips through the event loop each wait
+            # out a turn behind the emits and claims (measured: ~1 s under a bulk emit).
+            generation = self._generation
+            found = await load()
+            if generation == self._generation:
+                cache[key] = (time.monotonic() + self._ttl, found)
+            return found
+        finally:
+            del self._loading[key]
+            done.set()
 
     def _target(self, row: dict[str, Any]) -> Target:
+        built = self._built.get(row["id"])
+        if built is not None and built[0] == row["rev"] and built[1] > time.time():
+            return built[2]
+        target = self._build(row)
+        # A rotated-out secret signs until its grace period ends: rebuild then.
+        until = row.get("previous_secret_until")
+        expires = until if row.get("previous_secret") and until else math.inf
+        self._built[row["id"]] = (row["rev"], expires, target)
+        return target
+
+    def _build(self, row: dict[str, Any]) -> Target:
         schedule = row["retry_schedule"]
         return Target(
             registration_id=row["id"],

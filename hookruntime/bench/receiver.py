@@ -1,4 +1,5 @@
-"""The benchmarks' receiver: ``/hang`` never answers, anything else answers allow at once.
+"""The benchmarks' receiver: ``/hang`` never answers, ``/slow`` answers allow after 50 ms,
+anything else answers allow at once.
 Prints its port on the first line of stdout, then serves until terminated."""
 
 from __future__ import annotations
@@ -8,10 +9,13 @@ import asyncio
 from ..testing import LoopbackReceiver, Received, Reply
 
 ALLOW = Reply(200, b'{"ok":true}', {"Content-Type": "application/json"})
+SLOW = Reply(200, b'{"ok":true}', {"Content-Type": "application/json"}, delay=0.05)
 
 
 def answer(request: Received) -> Reply:
-    return Reply.hang() if request.path.startswith("/hang") else ALLOW
+    if request.path.startswith("/hang"):
+        return Reply.hang()
+    return SLOW if request.path.startswith("/slow") else ALLOW
 
 
 async def main() -> None:

@@ -4,6 +4,7 @@ deadline, their answers reduced in registration order into one :class:`CallResul
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -58,6 +59,7 @@ class BlockingCaller:
         self.breakers = breakers or Breakers()
         self._max_body = max_body
         self._observer = observer or Observer()
+        self._unwinding: set[asyncio.Task[Outcome]] = set()
 
     async def call(
         self,
@@ -100,22 +102,14 @@ class BlockingCaller:
         call_id = new_id("call")
         end = anyio.current_time() + budget - (time.perf_counter() - started)
         outcomes: list[Outcome | None] = [None] * len(targets)
-
-        async def run(index: int, target: Target) -> None:
-            outcomes[index] = await self._attempt(topic, target, call_id, data, end)
-            if None in outcomes and _decided(topic, targets, outcomes):
-                group.cancel_scope.cancel()
-
         held = self._held[call_id] = []
         result: CallResult | None = None
         try:
-            with anyio.move_on_at(end):
-                if len(targets) == 1:  # nothing to fan out: spare the task group
+            if len(targets) == 1:  # nothing to fan out: spare the tasks
+                with anyio.move_on_at(end):
                     outcomes[0] = await self._attempt(topic, targets[0], call_id, data, end)
-                else:
-                    async with anyio.create_task_group() as group:
-                        for index, target in enumerate(targets):
-                            group.start_soon(run, index, target)
+            elif targets:
+                await self._fan_out(topic, targets, call_id, data, end, outcomes)
             finished = [
                 outcome or self._unfinished(topic, target, call_id, end)
                 for target, outcome in zip(targets, outcomes, strict=True)
@@ -123,7 +117,8 @@ class BlockingCaller:
             result = _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
         finally:
             # The decision, conflicts and deadline go with the call's first row, so the
-            # dashboard shows the call as it was decided, not as re-derived later.
+            # dashboard shows the call as it was decided, not as re-derived later. (Rows of
+            # receivers that unwind after the call returned are recorded as they come.)
             del self._held[call_id]
             if held:
                 held[0]["call_detail"] = _detail(result, budget, deadline)
@@ -131,6 +126,57 @@ class BlockingCaller:
                 self._attempts.record(**row)
         self._observer.called(org, result)
         return result
+
+    async def _fan_out(
+        self,
+        topic: Topic,
+        targets: tuple[Target, ...],
+        call_id: str,
+        data: Any,
+        end: float,
+        outcomes: list[Outcome | None],
+    ) -> None:
+        """Fill ``outcomes`` until every receiver answered, the result is decided, or
+        the deadline passes. Attempts still running then are cancelled and left to
+        unwind on their own: the call returns at its deadline, not after its
+        connections are torn down, which under load (hundreds of calls reaching their
+        deadline together) delayed the return by many times the work of the call."""
+        loop = asyncio.get_running_loop()
+        decided: asyncio.Future[None] = loop.create_future()
+
+        def done(index: int, task: asyncio.Task[Outcome]) -> None:
+            if task.cancelled():
+                return
+            error = task.exception()  # taken even when unwanted, or asyncio logs it
+            if decided.done():
+                return
+            if error is not None:
+                decided.set_exception(error)
+            else:
+                outcomes[index] = task.result()
+                if _decided(topic, targets, outcomes):
+                    decided.set_result(None)
+
+        tasks = []
+        for index, target in enumerate(targets):
+            task = loop.create_task(self._attempt(topic, target, call_id, data, end))
+            task.add_done_callback(partial(done, index))
+            tasks.append(task)
+        try:
+            with anyio.move_on_at(end):
+                await decided
+        finally:
+            for index, task in enumerate(tasks):
+                if task.done():
+                    # Finished, but its done callback (scheduled, not yet run) came late.
+                    late = outcomes[index] is None and not task.cancelled()
+                    if late and task.exception() is None:
+                        outcomes[index] = task.result()
+                else:
+                    task.cancel()
+                    # Held until it has unwound: the loop keeps only weak references.
+                    self._unwinding.add(task)
+                    task.add_done_callback(self._unwinding.discard)
 
     def _unfinished(self, topic: Topic, target: Target, call_id: str, end: float) -> Outcome:
         """The outcome of a receiver still running when the call ended."""
@@ -183,7 +229,12 @@ class BlockingCaller:
         """One HTTP try; the flag says whether it may be retried (connect error, 429, 5xx)."""
         rid = target.registration_id
         left = end - anyio.current_time()
-        timeout = left if target.timeout is None else min(target.timeout, left)
+        # The call's deadline is one timer over the whole fan-out: a request gets a timer
+        # of its own only when its registration's timeout ends sooner. A timer per
+        # request, all firing with the call's, made the call wait for each request to
+        # unwind before it could return.
+        own = target.timeout
+        timeout = own if own is not None and own < left else left if left <= 0 else math.inf
         extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
         if self._observer.tracing is not None:
             self._observer.tracing.inject(extra)

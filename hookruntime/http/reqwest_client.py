@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import time
 from collections.abc import Mapping
 from datetime import timedelta
@@ -156,13 +157,10 @@ class ReqwestClient(HttpClient):
             left = timeout - (time.perf_counter() - started)
             if left <= 0:
                 raise TimeoutError
-            request = (
-                client.post(url)
-                .headers(dict(headers))
-                .body_bytes(body)
-                .timeout(timedelta(seconds=left))
-                .build_streamed()
-            )
+            builder = client.post(url).headers(dict(headers)).body_bytes(body)
+            if math.isfinite(left):  # no limit of its own: the caller's deadline governs
+                builder = builder.timeout(timedelta(seconds=left))
+            request = builder.build_streamed()
             try:
                 async with request as answer:
                     content = await _read_capped(answer, max_body)

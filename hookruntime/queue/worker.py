@@ -132,6 +132,9 @@ class Worker:
         self._quiet_until = 0.0
         self._stopping = False
         self.delivered = 0
+        #: Claims made, and those that found nothing (a wake-up that was not needed).
+        self.claims = 0
+        self.empty_claims = 0
 
     @property
     def sender_pid(self) -> int | None:
@@ -338,7 +341,9 @@ class Worker:
                 log.exception("claim failed; retrying in %.1f s", settings.poll)
                 await anyio.sleep(settings.poll)
                 continue
+            self.claims += 1
             if not batch:
+                self.empty_claims += 1
                 if saturated:
                     self._quiet = frozenset(saturated)
                     self._quiet_until = time.time() + settings.poll
