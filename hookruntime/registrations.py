@@ -23,9 +23,9 @@ from .catalog import Catalog
 from .errors import FieldError, NotFoundError, ValidationError
 from .ids import new_id, new_rev
 from .profiles import get_profile
-from .queue.claim import hold, resume
 from .store.crypto import SecretBox
 from .store.engine import Database
+from .store.holds import hold, resume
 from .store.models import REGISTRATION_TOPICS as _TOPICS
 from .store.models import REGISTRATIONS as _REGISTRATIONS
 from .store.orgs import ensure_org

@@ -36,7 +36,6 @@ from .observe.tracing import detect as detect_tracing
 from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
-from .profiles.base import iso_timestamp
 from .queue.deliveries import Deliveries
 from .queue.outbox import Outbox
 from .queue.records import Health
@@ -262,7 +261,7 @@ class HookRuntime:
             registration.url,
             list(registration.topics),
             registration.active,
-            iso_timestamp(time.time()),
+            time.time(),
         )
         assert self._outbox is not None
         await self._outbox.publish(topic, [summary], org=registration.org)

@@ -24,11 +24,10 @@ from sqlalchemy import (
 
 from ..ids import new_rev
 from ..operational import registration_summary
-from ..profiles.base import iso_timestamp
 from ..store.compiled import Compiled, inserting, updating
 from ..store.engine import Database
+from ..store.holds import hold
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
-from .claim import hold
 from .policy import Decision
 
 __all__ = ["Health", "Record", "Written", "write_records"]
@@ -282,7 +281,5 @@ def _disable(
         .values(active=False, disabled_reason=reason[:500], rev=new_rev(row["rev"]), updated_at=now)
     )
     conn.execute(hold(registration_id))
-    summary = registration_summary(
-        row["id"], row["url"], list(row["topics"]), False, iso_timestamp(now)
-    )
-    return row["org_id"], registration_id, {**summary, "reason": reason}
+    summary = registration_summary(row["id"], row["url"], list(row["topics"]), False, now, reason)
+    return row["org_id"], registration_id, summary
