@@ -75,22 +75,46 @@ class Health:
 
 Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
+
+class _Finish(NamedTuple):
+    """A delivery's state after an attempt; the last two fields are the row's key."""
+
+    status: str
+    attempts: int
+    next_at: float | None
+    last_status: int | None
+    last_error: str | None
+    updated_at: float
+    delivered_at: float | None
+    id: str
+    lease_token: str
+
+
+class _Healthy(NamedTuple):
+    id: str
+
+
+class _Attempt(NamedTuple):
+    """One line of the attempt log."""
+
+    org_id: str
+    registration_id: str
+    delivery_id: str
+    event_id: str
+    topic: str
+    number: int
+    outcome: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None
+    response_headers: str | None
+    created_at: float
+
+
 # Every attempt adds a line to the attempt log, and moves its delivery on if it still
 # holds the lease: the token is part of the UPDATE's key, at no extra round trip.
-_FINISH = updating(
-    DELIVERIES,
-    ("id", "lease_token"),
-    (
-        "status",
-        "attempts",
-        "next_at",
-        "last_status",
-        "last_error",
-        "updated_at",
-        "delivered_at",
-    ),
-    {"lease_until": null()},
-)
+_FINISH = updating(DELIVERIES, _Finish, ("id", "lease_token"), {"lease_until": null()})
 # A batch that ended on a success: the streak is over. Most batches are of healthy
 # registrations, whose row is then left as it is (not rewritten on every batch).
 _HEALTHY = Compiled(
@@ -103,26 +127,10 @@ _HEALTHY = Compiled(
         ),
     )
     .values(consecutive_failures=literal_column("0"), failing_since=null()),
-    ("b_id",),
+    _Healthy,
+    "b_",
 )
-_LOG = inserting(
-    ATTEMPTS,
-    (
-        "org_id",
-        "registration_id",
-        "delivery_id",
-        "event_id",
-        "topic",
-        "number",
-        "outcome",
-        "status_code",
-        "latency_ms",
-        "error",
-        "response",
-        "response_headers",
-        "created_at",
-    ),
-)
+_LOG = inserting(ATTEMPTS, _Attempt)
 
 
 async def write_records(
@@ -143,7 +151,7 @@ def _write(
     changed = _FINISH.run(
         conn,
         [
-            (
+            _Finish(
                 r.decision.status,
                 r.number,
                 r.decision.next_at,
@@ -163,7 +171,7 @@ def _write(
     _LOG.run(
         conn,
         [
-            (
+            _Attempt(
                 r.org_id,
                 r.registration_id,
                 r.delivery_id,
@@ -224,11 +232,11 @@ def _health(
             streaks[r.registration_id] = (failures + 1, since or r.at, reset)
         if r.decision.disable:
             gone[r.registration_id] = r.decision.reason or "receiver answered 410 Gone"
-    healthy: list[tuple[str]] = []
+    healthy: list[_Healthy] = []
     for registration_id, (failures, since, reset) in streaks.items():
         values: dict[str, object]
         if reset and failures == 0:
-            healthy.append((registration_id,))
+            healthy.append(_Healthy(registration_id))
             continue
         if reset:
             values = {"consecutive_failures": failures, "failing_since": since}
