@@ -185,16 +185,26 @@ class Lanes:
                 max_body=_RESPONSE_CAP,
             )
         except (RequestTimeout, ConnectError, ResponseTooLarge) as exc:
-            return Outcome(None, str(exc), None, None, time.perf_counter() - started, time.time())
+            return _failed(str(exc), started)
         except HookRuntimeError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            return Outcome(None, error, None, None, time.perf_counter() - started, time.time())
+            return _failed(f"{type(exc).__name__}: {exc}", started)
         return Outcome(
-            response.status,
-            None,
-            response.headers.get("Retry-After"),
-            response.body[:_RESPONSE_EXCERPT].decode("utf-8", "replace"),
-            time.perf_counter() - started,
-            time.time(),
-            headers_excerpt(response.headers.items()),
+            status=response.status,
+            error=None,
+            retry_after=response.headers.get("Retry-After"),
+            response=response.body[:_RESPONSE_EXCERPT].decode("utf-8", "replace"),
+            latency=time.perf_counter() - started,
+            at=time.time(),
+            headers=headers_excerpt(response.headers.items()),
         )
+
+
+def _failed(error: str, started: float) -> Outcome:
+    return Outcome(
+        status=None,
+        error=error,
+        retry_after=None,
+        response=None,
+        latency=time.perf_counter() - started,
+        at=time.time(),
+    )

@@ -20,7 +20,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..http import HttpClient
 from .lanes import Lanes, Outcome, Request
-from .remote import HEARTBEAT, PEER_GONE, SenderSettings, receive, send
+from .remote import HEARTBEAT, PEER_GONE, SenderSettings, outcome_frame, receive, send
 
 __all__ = ["main"]
 
@@ -52,12 +52,7 @@ async def _sending(stream: SocketStream) -> None:
     full = anyio.Event()
 
     def done(key: int, outcome: Outcome | None) -> None:
-        if outcome is None:
-            outcomes.append((key, None))
-        else:
-            o = outcome
-            sent = (o.status, o.error, o.retry_after, o.response, o.latency, o.at, o.headers)
-            outcomes.append((key, sent))
+        outcomes.append((key, None if outcome is None else outcome_frame(outcome)))
         full.set()
 
     async def flush() -> None:
