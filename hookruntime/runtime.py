@@ -39,7 +39,7 @@ from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
 from .queue.outbox import Outbox
-from .queue.records import Health
+from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
 from .registrations import Registration, Registrations
@@ -225,7 +225,7 @@ class HookRuntime:
             lease=settings.lease,
             sender_process=settings.sender_process,
             observer=self.observer,
-            health=Health(settings.disable_after_failures, settings.disable_after),
+            health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
         )
         return [
             Worker(database, directory, client, wakeup, worker_settings, self._disabled)

@@ -22,7 +22,7 @@ from hookruntime.http import HttpClient
 from hookruntime.profiles import RetryPolicy
 from hookruntime.queue.claim import claim
 from hookruntime.queue.lanes import Outcome
-from hookruntime.queue.records import Health, write_records
+from hookruntime.queue.records import DisablePolicy, write_records
 from hookruntime.queue.wake import Wakeup
 from hookruntime.queue.worker import Worker, WorkerSettings
 from hookruntime.store.models import ATTEMPTS, DELIVERIES, WORKERS
@@ -131,7 +131,7 @@ async def test_a_result_from_a_lost_lease_does_not_change_the_delivery(
 
         async def write(record: Any) -> None:
             await write_records(
-                runtime.database, [record], Health(), lambda *_: anyio.lowlevel.checkpoint()
+                runtime.database, [record], DisablePolicy(), lambda *_: anyio.lowlevel.checkpoint()
             )
 
         if late_first:

@@ -1,11 +1,12 @@
 """Sender lanes: send signed requests concurrently, at most ``cap`` at a time per
 registration (so one slow receiver cannot starve the rest), and report what came back.
 They run in the worker's process, or in a sender process of their own
-(:mod:`hookruntime.queue.remote`); either way every request handed to them is given back
-through ``done``, with its outcome or None when it was not sent.
+(:mod:`hookruntime.queue.remote`); either way every request a lane takes up is given back
+through ``done``, with its outcome or None when it was not sent. Requests not yet taken
+up when the lanes close are not given back: their leases lapse and they are redone.
 
-The worker signs before and decides after: measured here, a lane that also signed and
-decided spent ~50 us more per request than the bare client, one that only sends ~0.
+The worker signs before and decides after, so that a lane spends no more per request
+than the bare client (the README's "Measured design choices" has the numbers).
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ Done = Callable[[int, Outcome | None], None]
 class Lanes:
     """``concurrency`` long-lived lanes draining one queue; a lane whose next request
     belongs to a registration at its cap parks it, and the lane that frees that
-    registration's slot sends it next. (Long-lived lanes, not a task per request:
-    measured here, a task per request cut throughput by a third.)
+    registration's slot sends it next. (Long-lived lanes, not a task per request, which
+    costs throughput: see the README's "Measured design choices".)
 
     With ``unrecorded``, a request is started only while fewer than that many of those
     sent are unrecorded (under way, or answered and waiting for the worker to write the
@@ -121,7 +122,7 @@ class Lanes:
 
     async def _lane(self) -> None:
         # A plain deque, not a memory stream: taking a ready item must not cost a trip
-        # through the event loop (measured: a stream's checkpoint per item cost ~20 %).
+        # through the event loop.
         cap = self._cap
         ready = self._ready
         while not self._closed:

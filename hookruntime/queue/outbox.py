@@ -87,7 +87,7 @@ class Dispatcher(Protocol):
 class Outbox:
     """With a ``dispatcher`` (a worker in the same process), new deliveries are written
     already claimed by it and handed over on commit: the first attempt skips the
-    claim round trip and the wake-up. Should the process die first, their lease
+    claim round trip. Should the process die first, their lease
     lapses and any worker redoes them. Deliveries of ordered registrations always
     go through the claim, which keeps their order."""
 

@@ -30,7 +30,7 @@ from ..store.holds import hold
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 from .policy import Decision
 
-__all__ = ["Health", "Record", "Written", "write_records"]
+__all__ = ["DisablePolicy", "Record", "Written", "write_records"]
 
 log = logging.getLogger("hookruntime.worker")
 
@@ -65,7 +65,7 @@ class Written(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Health:
+class DisablePolicy:
     """When a registration is disabled for failing: ``failures`` consecutive failed
     attempts spread over at least ``seconds``."""
 
@@ -134,7 +134,7 @@ _LOG = inserting(ATTEMPTS, _Attempt)
 
 
 async def write_records(
-    database: Database, records: list[Record], health: Health, notify: Notify
+    database: Database, records: list[Record], health: DisablePolicy, notify: Notify
 ) -> Written:
     """Write one batch. A record whose delivery is gone (its registration deleted while
     it was in flight) is skipped alone; one from a lost lease is logged, not applied."""
@@ -146,7 +146,7 @@ async def write_records(
 
 
 def _write(
-    conn: Connection, records: list[Record], health: Health, now: float
+    conn: Connection, records: list[Record], health: DisablePolicy, now: float
 ) -> tuple[list[Record], list[tuple[str, str, dict[str, object]]]]:
     changed = _FINISH.run(
         conn,
@@ -220,7 +220,7 @@ def _sort_out(conn: Connection, records: list[Record]) -> tuple[list[Record], li
 
 
 def _health(
-    conn: Connection, records: list[Record], health: Health, now: float
+    conn: Connection, records: list[Record], health: DisablePolicy, now: float
 ) -> list[tuple[str, str, dict[str, object]]]:
     streaks: dict[str, tuple[int, float | None, bool]] = {}
     gone: dict[str, str] = {}

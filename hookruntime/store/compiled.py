@@ -2,10 +2,10 @@
 with rows of positional values.
 
 The schema and the SQL stay those of the models; what is skipped is SQLAlchemy's
-per-row parameter processing (a third of writing an event and its delivery, half of
-recording an attempt). Only for columns whose values need no conversion (strings,
-numbers, None). Each statement is built from a ``NamedTuple`` whose fields name its
-columns, and runs rows of that type, so a row cannot put a value in the wrong column.
+per-row parameter processing (see the README's "Measured design choices"). Only for
+columns whose values need no conversion (strings, numbers, None). Each statement is
+built from a ``NamedTuple`` whose fields name its columns, and runs rows of that type,
+so a row cannot put a value in the wrong column.
 
 Many rows at once (:class:`Rows`) go to PostgreSQL as one statement over an array per
 column (``unnest``) instead of one execution per row (the README's Performance section
