@@ -31,7 +31,7 @@ QUEUE = (
     "hookruntime.queue.worker",
     "hookruntime.queue.outbox",
     "hookruntime.queue.deliveries",
-    "hookruntime.queue.remote",
+    "hookruntime.queue.sender_link",
     "hookruntime.queue.sender",
 )
 CONTROL_PLANE = ("hookruntime.registrations", "hookruntime.keys", "hookruntime.static")

@@ -21,7 +21,7 @@ from hookruntime import HookRuntime
 from hookruntime.http import HttpClient
 from hookruntime.profiles import RetryPolicy
 from hookruntime.queue.claim import claim
-from hookruntime.queue.lanes import Outcome
+from hookruntime.queue.lanes import SendResult
 from hookruntime.queue.records import DisablePolicy, write_records
 from hookruntime.queue.wake import Wakeup
 from hookruntime.queue.worker import Worker, WorkerSettings
@@ -109,8 +109,10 @@ async def _equals(value: Any, expected: object) -> bool:
 POLICY = RetryPolicy((5.0,), 10.0)
 
 
-def _outcome(status: int) -> Outcome:
-    return Outcome(status, None, None, "", 0.01, time.time())
+def _outcome(status: int) -> SendResult:
+    return SendResult(
+        status=status, error=None, retry_after=None, response="", latency=0.01, at=time.time()
+    )
 
 
 @pytest.mark.parametrize("late_first", [False, True], ids=["after", "before"])

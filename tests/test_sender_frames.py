@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pickle
 
-from hookruntime.queue.lanes import Outcome, Request
-from hookruntime.queue.remote import OutcomeFrame, RequestFrame, outcome_frame, request_frame
+from hookruntime.queue.lanes import Request, SendResult
+from hookruntime.queue.sender_link import RequestFrame, ResultFrame, request_frame, result_frame
 
 
 def test_a_request_comes_out_of_its_frame_as_it_went_in() -> None:
@@ -26,7 +26,7 @@ def test_a_request_comes_out_of_its_frame_as_it_went_in() -> None:
 
 
 def test_an_outcome_comes_out_of_its_frame_as_it_went_in() -> None:
-    outcome = Outcome(
+    outcome = SendResult(
         status=503,
         error=None,
         retry_after="30",
@@ -35,6 +35,6 @@ def test_an_outcome_comes_out_of_its_frame_as_it_went_in() -> None:
         at=1_700_000_000.0,
         headers="retry-after: 30",
     )
-    values = pickle.loads(pickle.dumps(outcome_frame(outcome)))
-    assert Outcome(*values) == outcome
-    assert OutcomeFrame(*values).retry_after == "30"
+    values = pickle.loads(pickle.dumps(result_frame(outcome)))
+    assert SendResult(*values) == outcome
+    assert ResultFrame(*values).retry_after == "30"

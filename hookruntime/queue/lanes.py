@@ -1,7 +1,7 @@
 """Sender lanes: send signed requests concurrently, at most ``cap`` at a time per
 registration (so one slow receiver cannot starve the rest), and report what came back.
 They run in the worker's process, or in a sender process of their own
-(:mod:`hookruntime.queue.remote`); either way every request a lane takes up is given back
+(:mod:`hookruntime.queue.sender_link`); either way every request a lane takes up is given back
 through ``done``, with its outcome or None when it was not sent. Requests not yet taken
 up when the lanes close are not given back: their leases lapse and they are redone.
 
@@ -24,7 +24,7 @@ from ..errors import ConnectError, HookRuntimeError, RequestTimeout, ResponseToo
 from ..http import HttpClient
 from ..store.attempts import headers_excerpt
 
-__all__ = ["Done", "Lanes", "Outcome", "Request"]
+__all__ = ["Done", "Lanes", "Request", "SendResult"]
 
 log = logging.getLogger("hookruntime.worker")
 _RESPONSE_EXCERPT = 1024
@@ -47,7 +47,7 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class SendResult:
     """What one request came to: a status, or an error when there was no response."""
 
     status: int | None
@@ -60,7 +60,7 @@ class Outcome:
     headers: str | None = None
 
 
-Done = Callable[[int, Outcome | None], None]
+Done = Callable[[int, SendResult | None], None]
 
 
 class Lanes:
@@ -175,7 +175,7 @@ class Lanes:
                 self._unrecorded -= 1  # no result to record
         self._done(request.key, outcome)
 
-    async def _post(self, request: Request) -> Outcome:
+    async def _post(self, request: Request) -> SendResult:
         started = time.perf_counter()
         try:
             response = await self._client.post(
@@ -189,7 +189,7 @@ class Lanes:
             return _failed(str(exc), started)
         except HookRuntimeError as exc:
             return _failed(f"{type(exc).__name__}: {exc}", started)
-        return Outcome(
+        return SendResult(
             status=response.status,
             error=None,
             retry_after=response.headers.get("Retry-After"),
@@ -200,8 +200,8 @@ class Lanes:
         )
 
 
-def _failed(error: str, started: float) -> Outcome:
-    return Outcome(
+def _failed(error: str, started: float) -> SendResult:
+    return SendResult(
         status=None,
         error=error,
         retry_after=None,

@@ -28,10 +28,10 @@ from ..store.engine import Database
 from ..targets import Directory, Target
 from .claim import Claimed, claim, release
 from .heartbeat import Heartbeat
-from .lanes import Lanes, Outcome, Request
+from .lanes import Lanes, Request, SendResult
 from .policy import Result, decide, parse_retry_after
 from .records import DisablePolicy, Record, Written, write_records
-from .remote import RemoteLanes, SenderSettings
+from .sender_link import RemoteLanes, SenderSettings
 from .wake import Dues, Wakeup, listen, watch_sqlite
 
 __all__ = ["Worker", "WorkerSettings"]
@@ -56,7 +56,7 @@ class WorkerSettings:
     heartbeat: float = 1.0
     stale: float = 5.0
     health: DisablePolicy = field(default_factory=DisablePolicy)
-    #: Send from a process of its own (:mod:`hookruntime.queue.remote`).
+    #: Send from a process of its own (:mod:`hookruntime.queue.sender_link`).
     sender_process: bool = False
     observer: Observer = field(default_factory=Observer)
 
@@ -349,7 +349,7 @@ class Worker:
                 continue
             self._queue(batch)
 
-    def _finished(self, key: int, outcome: Outcome | None) -> None:
+    def _finished(self, key: int, outcome: SendResult | None) -> None:
         item, policy, max_attempts = self._sent.pop(key)
         record = None if outcome is None else _record(item, policy, max_attempts, outcome)
         self._settings.observer.attempted(item, record)
@@ -429,7 +429,7 @@ class Worker:
 
 
 def _record(
-    item: Claimed, policy: RetryPolicy, max_attempts: int | None, outcome: Outcome
+    item: Claimed, policy: RetryPolicy, max_attempts: int | None, outcome: SendResult
 ) -> Record:
     status = outcome.status
     if status is None:

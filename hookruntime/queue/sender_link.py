@@ -4,7 +4,7 @@ host's emits), its sender process only sends. This module holds the worker's end
 the frames both ends speak; :mod:`hookruntime.queue.sender` is the sender process.
 
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
-tuples laid out by :class:`RequestFrame` and :class:`OutcomeFrame` (pickling the
+tuples laid out by :class:`RequestFrame` and :class:`ResultFrame` (pickling the
 dataclasses themselves costs ten times as much). Worker to sender: the settings once,
 then lists of requests and counts of results written, then ``None`` to close. Sender to
 worker: ``"ready"`` once, then lists of ``(key, outcome or None)``, one per turn of its
@@ -36,7 +36,7 @@ from anyio.abc import Process, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import HookRuntimeError
-from .lanes import Done, Outcome, Request
+from .lanes import Done, Request, SendResult
 
 __all__ = ["HEARTBEAT", "PEER_GONE", "RemoteLanes", "SenderSettings", "receive", "send"]
 
@@ -112,8 +112,8 @@ class RequestFrame(NamedTuple):
     send_by: float
 
 
-class OutcomeFrame(NamedTuple):
-    """An :class:`~hookruntime.queue.lanes.Outcome` on the wire, sender to worker."""
+class ResultFrame(NamedTuple):
+    """An :class:`~hookruntime.queue.lanes.SendResult` on the wire, sender to worker."""
 
     status: int | None
     error: str | None
@@ -126,7 +126,7 @@ class OutcomeFrame(NamedTuple):
 
 # Each end rebuilds the dataclass from a frame's values in the frame's order: checked
 # here, once, so that a field added to one and not the other fails at import.
-for _frame, _kind in ((RequestFrame, Request), (OutcomeFrame, Outcome)):
+for _frame, _kind in ((RequestFrame, Request), (ResultFrame, SendResult)):
     if _frame._fields != tuple(f.name for f in fields(_kind)):
         raise AssertionError(f"{_frame.__name__} does not match {_kind.__name__}")
 
@@ -147,9 +147,9 @@ def request_frame(r: Request) -> tuple[Any, ...]:
     )
 
 
-def outcome_frame(o: Outcome) -> tuple[Any, ...]:
+def result_frame(o: SendResult) -> tuple[Any, ...]:
     return tuple(
-        OutcomeFrame(
+        ResultFrame(
             status=o.status,
             error=o.error,
             retry_after=o.retry_after,
@@ -303,7 +303,7 @@ class RemoteLanes:
                 raise
             for key, outcome in outcomes:
                 given.discard(key)
-                done(key, None if outcome is None else Outcome(*outcome))
+                done(key, None if outcome is None else SendResult(*outcome))
 
 
 def _kill(process: Process) -> None:
