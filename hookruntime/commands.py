@@ -34,7 +34,7 @@ def env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(f"HOOKRUNTIME_{name}", default)
 
 
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
@@ -86,7 +86,7 @@ async def cmd_topics(args: argparse.Namespace) -> int:
 
 async def cmd_migrate(args: argparse.Namespace) -> int:
     async with HookRuntime(args.database_url, workers=0) as runtime:
-        _emit(
+        _print(
             args,
             {"migrated": True, "database": runtime.database.dialect},
             f"schema is up to date on {runtime.database.dialect}",
@@ -96,7 +96,7 @@ async def cmd_migrate(args: argparse.Namespace) -> int:
 
 async def cmd_master_key(args: argparse.Namespace) -> int:
     key = generate_master_key()
-    _emit(args, {"master_key": key}, key)
+    _print(args, {"master_key": key}, key)
     return 0
 
 
@@ -104,7 +104,7 @@ async def cmd_keys_create(args: argparse.Namespace) -> int:
     async with _opened(args) as runtime:
         key = await runtime.keys.create(org=args.org, scopes=args.scope or [], name=args.name)
     data = {"key": key.key, "org": key.org, "scopes": list(key.scopes), "id": key.id}
-    _emit(
+    _print(
         args,
         data,
         f"{key.key}\n(shown once; id {key.id}, org {key.org}, scopes {' '.join(key.scopes)})",
@@ -120,14 +120,14 @@ async def cmd_keys_list(args: argparse.Namespace) -> int:
         f"{' '.join(k.scopes)}"
         for k in keys
     ]
-    _emit(args, [k.to_dict() for k in keys], "\n".join(lines) or "no keys")
+    _print(args, [k.to_dict() for k in keys], "\n".join(lines) or "no keys")
     return 0
 
 
 async def cmd_keys_revoke(args: argparse.Namespace) -> int:
     async with _opened(args) as runtime:
         await runtime.keys.revoke(args.id, org=args.org)
-    _emit(args, {"revoked": args.id}, f"revoked {args.id}")
+    _print(args, {"revoked": args.id}, f"revoked {args.id}")
     return 0
 
 
@@ -139,7 +139,7 @@ async def cmd_registrations_list(args: argparse.Namespace) -> int:
         f"  {r.url}  {','.join(r.topics)}"
         for r in items
     ]
-    _emit(args, [r.to_dict() for r in items], "\n".join(lines) or "no registrations")
+    _print(args, [r.to_dict() for r in items], "\n".join(lines) or "no registrations")
     return 0
 
 
@@ -163,7 +163,7 @@ async def cmd_registrations_create(args: argparse.Namespace) -> int:
             ordered=args.ordered,
             headers=headers,
         )
-    _emit(
+    _print(
         args,
         reg.to_dict(),
         f"{reg.id} rev {reg.rev} profile {reg.profile}\nsecret (shown once): {reg.secret}",
@@ -174,7 +174,7 @@ async def cmd_registrations_create(args: argparse.Namespace) -> int:
 async def cmd_registrations_delete(args: argparse.Namespace) -> int:
     async with _opened(args) as runtime:
         await runtime.registrations.delete(args.id, org=args.org, rev=args.rev)
-    _emit(args, {"deleted": args.id}, f"deleted {args.id}")
+    _print(args, {"deleted": args.id}, f"deleted {args.id}")
     return 0
 
 
@@ -251,7 +251,7 @@ async def cmd_call(args: argparse.Namespace) -> int:
     ]
     if result.patch:
         lines.append(f"patch: {json.dumps(result.patch)}")
-    _emit(args, result.to_dict(), "\n".join(lines))
+    _print(args, result.to_dict(), "\n".join(lines))
     return 0 if result.allowed else 6
 
 
@@ -259,7 +259,7 @@ async def cmd_bench_blocking(args: argparse.Namespace) -> int:
     from .bench import blocking
 
     results = await anyio.to_thread.run_sync(blocking.run, args.n)
-    _emit(args, results, blocking.render(results))
+    _print(args, results, blocking.render(results))
     return 0
 
 
@@ -299,7 +299,7 @@ async def cmd_emit(args: argparse.Namespace) -> int:
     data = _json_argument(args.data)
     async with _opened(args) as runtime:
         ids, count = await runtime.outbox.publish(args.topic, [data], org=args.org, keys=[args.key])
-    _emit(args, {"id": ids[0], "deliveries": count}, f"{ids[0]} ({count} deliveries)")
+    _print(args, {"id": ids[0], "deliveries": count}, f"{ids[0]} ({count} deliveries)")
     return 0
 
 
@@ -331,7 +331,7 @@ async def cmd_deliveries_list(args: argparse.Namespace) -> int:
         f"  {d.last_error or ''}"
         for d in items
     ]
-    _emit(args, [d.to_dict() for d in items], "\n".join(lines) or "no deliveries")
+    _print(args, [d.to_dict() for d in items], "\n".join(lines) or "no deliveries")
     return 0
 
 
@@ -346,7 +346,7 @@ async def cmd_deliveries_show(args: argparse.Namespace) -> int:
         f"{a.error or ''}"
         for a in item.attempt_log
     ]
-    _emit(args, item.to_dict(), "\n".join(lines))
+    _print(args, item.to_dict(), "\n".join(lines))
     return 0
 
 
@@ -354,7 +354,7 @@ async def cmd_deliveries_retry(args: argparse.Namespace) -> int:
     async with _opened(args) as runtime:
         if args.id:
             item = await runtime.deliveries.retry(args.id, org=args.org)
-            _emit(args, item.to_dict(), f"{item.id} is {item.status} again")
+            _print(args, item.to_dict(), f"{item.id} is {item.status} again")
             return 0
         bar = _Progress(enabled=not args.json and sys.stderr.isatty())
         count = await runtime.deliveries.retry_many(
@@ -367,7 +367,7 @@ async def cmd_deliveries_retry(args: argparse.Namespace) -> int:
             progress=bar.update,
         )
         bar.close()
-    _emit(args, {"retried": count}, f"retried {count} deliveries")
+    _print(args, {"retried": count}, f"retried {count} deliveries")
     return 0
 
 
@@ -392,7 +392,7 @@ async def cmd_bench_clients(args: argparse.Namespace) -> int:
     from .bench import clients
 
     results = await anyio.to_thread.run_sync(clients.run, args.n, args.repeats, args.work_us)
-    _emit(args, results, clients.render(results))
+    _print(args, results, clients.render(results))
     return 0
 
 
@@ -401,7 +401,7 @@ async def cmd_bench_queued(args: argparse.Namespace) -> int:
 
     database_url = args.postgres_url
     results = await anyio.to_thread.run_sync(queued.run, args.n, database_url, args.backlog)
-    _emit(args, results, queued.render(results))
+    _print(args, results, queued.render(results))
     return 0
 
 

@@ -6,7 +6,7 @@
     ├── ValidationError         bad input to a public entry point; carries field errors
     │   └── UnknownTopicError   a topic name the catalog does not hold
     ├── NotFoundError           no such object in this org (another org's objects included)
-    ├── ConflictError           a stale `rev`, or a duplicate
+    ├── ConflictError           a stale `rev`, a duplicate, or a state that forbids the change
     ├── StoreError              the database failed underneath us
     │   ├── StoreUnavailable    no connection: refused, unknown database, refused login, lost
     │   ├── StoreLocked         another process held the SQLite file's lock too long
@@ -110,7 +110,8 @@ class NotFoundError(HookRuntimeError):
 
 
 class ConflictError(HookRuntimeError):
-    """The object changed since it was read (stale ``rev``), or it already exists."""
+    """The object changed since it was read (stale ``rev``), it already exists, or its
+    state forbids the change (retrying a delivery that was delivered)."""
 
 
 class StoreError(HookRuntimeError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .catalog import Topic
+from .profiles.base import iso_timestamp
 
 __all__ = ["OPERATIONAL_TOPICS", "registration_summary"]
 
@@ -79,13 +80,22 @@ OPERATIONAL_TOPICS: tuple[Topic, ...] = (
 
 
 def registration_summary(
-    registration_id: str, url: str, topics: list[str], active: bool, timestamp: str
+    registration_id: str,
+    url: str,
+    topics: list[str],
+    active: bool,
+    at: float,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """The ``data`` of a ``webhook.*`` change event."""
-    return {
+    """The ``data`` of a ``webhook.*`` change event, as of ``at`` (epoch seconds); the
+    one place such a summary is built."""
+    summary: dict[str, Any] = {
         "webhook_id": registration_id,
         "url": url,
         "events": topics,
         "is_active": active,
-        "timestamp": timestamp,
+        "timestamp": iso_timestamp(at),
     }
+    if reason is not None:
+        summary["reason"] = reason
+    return summary

@@ -23,9 +23,9 @@ from .catalog import Catalog
 from .errors import FieldError, NotFoundError, ValidationError
 from .ids import new_id, new_rev
 from .profiles import get_profile
-from .queue.claim import hold, resume
 from .store.crypto import SecretBox
 from .store.engine import Database
+from .store.holds import hold, resume
 from .store.models import REGISTRATION_TOPICS as _TOPICS
 from .store.models import REGISTRATIONS as _REGISTRATIONS
 from .store.orgs import ensure_org
@@ -99,20 +99,29 @@ class Registration:
         return data
 
 
+#: Called after each committed change with the ``webhook.*`` topic and the registration;
+#: the runtime emits the event to the org's subscribers.
+Announce = Callable[[str, "Registration"], Awaitable[None]]
+
+
 class Registrations:
     """``runtime.registrations``: create, get, list, update, delete, rotate_secret."""
 
     def __init__(
-        self, database: Database, catalog: Catalog, box: SecretBox, allow_private: bool = False
+        self,
+        database: Database,
+        catalog: Catalog,
+        box: SecretBox,
+        allow_private: bool = False,
+        *,
+        announce: Announce | None = None,
     ) -> None:
         self._db = database
         self._catalog = catalog
         self._box = box
         self._allow_private = allow_private
         self._listeners: builtins.list[Callable[[str], None]] = []
-        #: Called after each committed change with the ``webhook.*`` topic and the
-        #: registration; the runtime emits the event to the org's subscribers.
-        self.announce: Callable[[str, Registration], Awaitable[None]] | None = None
+        self._announce = announce
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(org)`` after every write to one of the org's registrations."""
@@ -123,9 +132,9 @@ class Registrations:
             listener(org)
 
     async def _announced(self, topic: str, registration: Registration) -> Registration:
-        if self.announce is not None:
+        if self._announce is not None:
             try:
-                await self.announce(topic, registration)
+                await self._announce(topic, registration)
             except Exception:  # the change is committed; telling subscribers is best effort
                 log.exception("could not emit %s for %s", topic, registration.id)
         return registration

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -36,10 +37,9 @@ from .observe.tracing import detect as detect_tracing
 from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
-from .profiles.base import iso_timestamp
 from .queue.deliveries import Deliveries
 from .queue.outbox import Outbox
-from .queue.records import Health
+from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
 from .registrations import Registration, Registrations
@@ -59,7 +59,8 @@ log = logging.getLogger("hookruntime")
 class HookRuntime:
     """One runtime per process: open it with ``async with`` (or :meth:`open`/:meth:`close`).
 
-    Arguments override the ``HOOKRUNTIME_*`` environment. ``plugins`` replaces entry-point
+    ``settings`` (default: read from the ``HOOKRUNTIME_*`` environment) holds every setting;
+    the keyword arguments that are not None win over it. ``plugins`` replaces entry-point
     discovery (tests, embedded hosts); the catalog is built and every plugin validated
     here, so a broken plugin fails at construction with its name.
     """
@@ -68,6 +69,7 @@ class HookRuntime:
         self,
         database_url: str | None = None,
         *,
+        settings: Settings | None = None,
         workers: int | None = None,
         master_key: str | None = None,
         allow_private_targets: bool | None = None,
@@ -82,8 +84,7 @@ class HookRuntime:
         tracer_provider: Any = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.settings = Settings.from_env(
-            environ,
+        overrides: dict[str, Any] = dict(
             database_url=database_url,
             workers=workers,
             master_key=master_key,
@@ -94,6 +95,13 @@ class HookRuntime:
             metrics=metrics,
             http_client=http_client,
         )
+        given = {k: v for k, v in overrides.items() if v is not None}
+        # Checked once, with the arguments in: "auto" settings (the HTTP client) are
+        # resolved against the final values, not the environment's alone.
+        if settings is None:
+            self.settings = Settings.from_env(environ, **given)
+        else:
+            self.settings = replace(settings, **given).checked()
         #: The runtime's Prometheus metrics (None with ``metrics=False``).
         self.metrics = Metrics() if self.settings.metrics else None
         self.observer = Observer(self.metrics)
@@ -133,36 +141,35 @@ class HookRuntime:
             box = SecretBox(self._master_key(database))
             if self.auto_migrate:
                 await migrate(database)
-            backend = _client_backend(self.settings.http_client)
-            client = backend(
-                limit=max(self.settings.concurrency * 4, 256),
-                allow_private=self.settings.allow_private_targets,
-            )
-            await client.open()
-            stack.push_async_callback(client.aclose)
-            attempts = AttemptLog(database)
+            client = await self._open_client(stack)
             tasks = await stack.enter_async_context(anyio.create_task_group())
+            attempts = AttemptLog(database)
             tasks.start_soon(attempts.run)
             registrations = Registrations(
-                database, self.catalog, box, allow_private=self.settings.allow_private_targets
+                database,
+                self.catalog,
+                box,
+                allow_private=self.settings.allow_private_targets,
+                announce=self._announce,
             )
-            self._database, self._attempts = database, attempts
-            self._keys = Keys(database, self.catalog)
-            self._registrations = registrations
+            keys = Keys(database, self.catalog)
             directory = Directory(database, registrations)
-            self._caller = BlockingCaller(
+            caller = BlockingCaller(
                 self.catalog, directory, client, attempts, self.breakers, observer=self.observer
             )
             wakeup = Wakeup()
-            self._deliveries = Deliveries(database, wakeup)
-            await self._start_workers(stack, tasks, database, directory, client, wakeup)
+            deliveries = Deliveries(database, wakeup)
+            workers = self._workers(database, directory, client, wakeup)
+            # The first worker takes the deliveries this process emits straight from the
+            # outbox (see Outbox); the others, and other processes, claim them.
+            outbox = Outbox(database, self.catalog, wakeup, workers[0] if workers else None)
+            self._database, self._attempts, self._keys = database, attempts, keys
+            self._registrations, self._caller = registrations, caller
+            self._deliveries, self._outbox, self.workers = deliveries, outbox, workers
+            await self._start_workers(stack, tasks)
             # After the workers' stop, which cancels the task group: unwound first, so the
             # log's writer still runs to write what it holds.
             stack.push_async_callback(self._drain, attempts)
-            self._outbox = Outbox(
-                database, self.catalog, wakeup, self.workers[0] if self.workers else None
-            )
-            registrations.announce = self._announce
             if self.metrics is not None:
                 self.metrics.bind(
                     database, lambda: [w.in_flight for w in self.workers], self.breakers.states
@@ -201,30 +208,36 @@ class HookRuntime:
             await stack.aclose()
             log.info("hookruntime closed")
 
-    async def _start_workers(
-        self,
-        stack: AsyncExitStack,
-        tasks: TaskGroup,
-        database: Database,
-        directory: Directory,
-        client: HttpClient,
-        wakeup: Wakeup,
-    ) -> None:
+    async def _open_client(self, stack: AsyncExitStack) -> HttpClient:
+        backend = _client_backend(self.settings.http_client)
+        client = backend(
+            limit=max(self.settings.concurrency * 4, 256),
+            allow_private=self.settings.allow_private_targets,
+        )
+        await client.open()
+        stack.push_async_callback(client.aclose)
+        return client
+
+    def _workers(
+        self, database: Database, directory: Directory, client: HttpClient, wakeup: Wakeup
+    ) -> list[Worker]:
         settings = self.settings
-        if not settings.workers:
-            return
         worker_settings = WorkerSettings(
             concurrency=settings.concurrency,
             registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
             lease=settings.lease,
             sender_process=settings.sender_process,
             observer=self.observer,
-            health=Health(settings.disable_after_failures, settings.disable_after),
+            health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
         )
-        self.workers = [
+        return [
             Worker(database, directory, client, wakeup, worker_settings, self._disabled)
             for _ in range(settings.workers)
         ]
+
+    async def _start_workers(self, stack: AsyncExitStack, tasks: TaskGroup) -> None:
+        if not self.workers:
+            return
         finished = []
         for worker in self.workers:
             done = anyio.Event()
@@ -262,7 +275,7 @@ class HookRuntime:
             registration.url,
             list(registration.topics),
             registration.active,
-            iso_timestamp(time.time()),
+            time.time(),
         )
         assert self._outbox is not None
         await self._outbox.publish(topic, [summary], org=registration.org)

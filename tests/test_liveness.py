@@ -21,8 +21,8 @@ from hookruntime import HookRuntime
 from hookruntime.http import HttpClient
 from hookruntime.profiles import RetryPolicy
 from hookruntime.queue.claim import claim
-from hookruntime.queue.lanes import Outcome
-from hookruntime.queue.records import Health, write_records
+from hookruntime.queue.lanes import SendResult
+from hookruntime.queue.records import DisablePolicy, write_records
 from hookruntime.queue.wake import Wakeup
 from hookruntime.queue.worker import Worker, WorkerSettings
 from hookruntime.store.models import ATTEMPTS, DELIVERIES, WORKERS
@@ -109,8 +109,10 @@ async def _equals(value: Any, expected: object) -> bool:
 POLICY = RetryPolicy((5.0,), 10.0)
 
 
-def _outcome(status: int) -> Outcome:
-    return Outcome(status, None, None, "", 0.01, time.time())
+def _outcome(status: int) -> SendResult:
+    return SendResult(
+        status=status, error=None, retry_after=None, response="", latency=0.01, at=time.time()
+    )
 
 
 @pytest.mark.parametrize("late_first", [False, True], ids=["after", "before"])
@@ -131,7 +133,7 @@ async def test_a_result_from_a_lost_lease_does_not_change_the_delivery(
 
         async def write(record: Any) -> None:
             await write_records(
-                runtime.database, [record], Health(), lambda *_: anyio.lowlevel.checkpoint()
+                runtime.database, [record], DisablePolicy(), lambda *_: anyio.lowlevel.checkpoint()
             )
 
         if late_first:

@@ -16,9 +16,9 @@ import anyio
 import pytest
 from test_queue_processes import backlog, children, event_ids, gone, statuses
 
-import hookruntime.queue.remote as remote
+import hookruntime.queue.sender_link as remote
 from hookruntime import HookRuntime
-from hookruntime.queue.lanes import Outcome, Request
+from hookruntime.queue.lanes import Request, SendResult
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
 
 pytestmark = pytest.mark.anyio
@@ -187,7 +187,7 @@ async def test_a_sender_killed_while_its_worker_writes_to_it_is_replaced(
         "    s.sendall(struct.pack('>I', len(r)) + r); time.sleep(60); os._exit(1)\n"
     ) + remote._ENTRY
     monkeypatch.setattr(remote, "_ENTRY", stalls_first)
-    outcomes: dict[int, Outcome | None] = {}
+    outcomes: dict[int, SendResult | None] = {}
     settings = remote.SenderSettings(
         concurrency=4, cap=4, grace=1.0, allow_private=True, client_limit=4
     )

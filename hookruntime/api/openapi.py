@@ -1,4 +1,5 @@
-"""The OpenAPI document of the API, built from the same route table the app serves."""
+"""The OpenAPI document of the API, written beside the route table the app serves, not
+from it: ``tests/test_api_routes.py`` checks that the two describe the same routes."""
 
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from ..store.compiled import Query
 from ..store.engine import Database
 from ..store.models import DELIVERIES, EVENTS, REGISTRATIONS
 
-__all__ = ["OPEN", "Claimed", "claim", "hold", "new_lease_token", "release", "resume"]
+__all__ = ["OPEN", "Claimed", "claim", "new_lease_token", "release"]
 
 #: Statuses of a delivery not yet finished.
 OPEN = ("pending", "failed", "delivering")
@@ -210,29 +210,3 @@ async def release(database: Database, items: Collection[Claimed], now: float) ->
         )
     )
     await database.execute(statement)
-
-
-def hold(registration_id: str) -> Update:
-    """Take a registration's waiting deliveries out of the claim's scan while it is
-    inactive (left in it, every claim would walk them all)."""
-    return (
-        update(DELIVERIES)
-        .where(
-            DELIVERIES.c.registration_id == registration_id,
-            DELIVERIES.c.status.in_(("pending", "failed")),
-        )
-        .values(next_at=None)
-    )
-
-
-def resume(registration_id: str, now: float) -> Update:
-    """Make a re-enabled registration's held deliveries due at once."""
-    return (
-        update(DELIVERIES)
-        .where(
-            DELIVERIES.c.registration_id == registration_id,
-            DELIVERIES.c.status.in_(("pending", "failed")),
-            DELIVERIES.c.next_at.is_(None),
-        )
-        .values(next_at=now, updated_at=now)
-    )

@@ -1,11 +1,12 @@
 """Sender lanes: send signed requests concurrently, at most ``cap`` at a time per
 registration (so one slow receiver cannot starve the rest), and report what came back.
 They run in the worker's process, or in a sender process of their own
-(:mod:`hookruntime.queue.remote`); either way every request handed to them is given back
-through ``done``, with its outcome or None when it was not sent.
+(:mod:`hookruntime.queue.sender_link`); either way every request a lane takes up is given back
+through ``done``, with its outcome or None when it was not sent. Requests not yet taken
+up when the lanes close are not given back: their leases lapse and they are redone.
 
-The worker signs before and decides after: measured here, a lane that also signed and
-decided spent ~50 us more per request than the bare client, one that only sends ~0.
+The worker signs before and decides after, so that a lane spends no more per request
+than the bare client (the README's "Measured design choices" has the numbers).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ..errors import ConnectError, HookRuntimeError, RequestTimeout, ResponseToo
 from ..http import HttpClient
 from ..store.attempts import headers_excerpt
 
-__all__ = ["Done", "Lanes", "Outcome", "Request"]
+__all__ = ["Done", "Lanes", "Request", "SendResult"]
 
 log = logging.getLogger("hookruntime.worker")
 _RESPONSE_EXCERPT = 1024
@@ -46,7 +47,7 @@ class Request:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class SendResult:
     """What one request came to: a status, or an error when there was no response."""
 
     status: int | None
@@ -59,14 +60,14 @@ class Outcome:
     headers: str | None = None
 
 
-Done = Callable[[int, Outcome | None], None]
+Done = Callable[[int, SendResult | None], None]
 
 
 class Lanes:
     """``concurrency`` long-lived lanes draining one queue; a lane whose next request
     belongs to a registration at its cap parks it, and the lane that frees that
-    registration's slot sends it next. (Long-lived lanes, not a task per request:
-    measured here, a task per request cut throughput by a third.)
+    registration's slot sends it next. (Long-lived lanes, not a task per request, which
+    costs throughput: see the README's "Measured design choices".)
 
     With ``unrecorded``, a request is started only while fewer than that many of those
     sent are unrecorded (under way, or answered and waiting for the worker to write the
@@ -121,7 +122,7 @@ class Lanes:
 
     async def _lane(self) -> None:
         # A plain deque, not a memory stream: taking a ready item must not cost a trip
-        # through the event loop (measured: a stream's checkpoint per item cost ~20 %).
+        # through the event loop.
         cap = self._cap
         ready = self._ready
         while not self._closed:
@@ -174,7 +175,7 @@ class Lanes:
                 self._unrecorded -= 1  # no result to record
         self._done(request.key, outcome)
 
-    async def _post(self, request: Request) -> Outcome:
+    async def _post(self, request: Request) -> SendResult:
         started = time.perf_counter()
         try:
             response = await self._client.post(
@@ -185,16 +186,26 @@ class Lanes:
                 max_body=_RESPONSE_CAP,
             )
         except (RequestTimeout, ConnectError, ResponseTooLarge) as exc:
-            return Outcome(None, str(exc), None, None, time.perf_counter() - started, time.time())
+            return _failed(str(exc), started)
         except HookRuntimeError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            return Outcome(None, error, None, None, time.perf_counter() - started, time.time())
-        return Outcome(
-            response.status,
-            None,
-            response.headers.get("Retry-After"),
-            response.body[:_RESPONSE_EXCERPT].decode("utf-8", "replace"),
-            time.perf_counter() - started,
-            time.time(),
-            headers_excerpt(response.headers.items()),
+            return _failed(f"{type(exc).__name__}: {exc}", started)
+        return SendResult(
+            status=response.status,
+            error=None,
+            retry_after=response.headers.get("Retry-After"),
+            response=response.body[:_RESPONSE_EXCERPT].decode("utf-8", "replace"),
+            latency=time.perf_counter() - started,
+            at=time.time(),
+            headers=headers_excerpt(response.headers.items()),
         )
+
+
+def _failed(error: str, started: float) -> SendResult:
+    return SendResult(
+        status=None,
+        error=error,
+        retry_after=None,
+        response=None,
+        latency=time.perf_counter() - started,
+        at=time.time(),
+    )

@@ -45,26 +45,25 @@ class _Event(NamedTuple):
     traceparent: str | None
 
 
-_EVENTS = inserting(EVENTS, _Event._fields)
-_DELIVERIES = inserting(
-    DELIVERIES,
-    (
-        "id",
-        "event_id",
-        "registration_id",
-        "org_id",
-        "topic",
-        "key",
-        "status",
-        "attempts",
-        "next_at",
-        "lease_until",
-        "worker",
-        "lease_token",
-        "created_at",
-        "updated_at",
-    ),
-)
+class _Delivery(NamedTuple):
+    id: str
+    event_id: str
+    registration_id: str
+    org_id: str
+    topic: str
+    key: str | None
+    status: str
+    attempts: int
+    next_at: float
+    lease_until: float | None
+    worker: str | None
+    lease_token: str | None
+    created_at: float
+    updated_at: float
+
+
+_EVENTS = inserting(EVENTS, _Event)
+_DELIVERIES = inserting(DELIVERIES, _Delivery)
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
@@ -88,7 +87,7 @@ class Dispatcher(Protocol):
 class Outbox:
     """With a ``dispatcher`` (a worker in the same process), new deliveries are written
     already claimed by it and handed over on commit: the first attempt skips the
-    claim round trip and the wake-up. Should the process die first, their lease
+    claim round trip. Should the process die first, their lease
     lapses and any worker redoes them. Deliveries of ordered registrations always
     go through the claim, which keeps their order."""
 
@@ -237,7 +236,7 @@ class Outbox:
         lease_until = now + (dispatcher.lease if dispatcher is not None else 0.0)
         worker = dispatcher.id if dispatcher is not None else None
         token = new_lease_token()
-        rows: list[tuple[Any, ...]] = []
+        rows: list[_Delivery] = []
         direct: list[Claimed] = []
         mark: str | None
         for e in events:
@@ -249,13 +248,21 @@ class Outbox:
                     mark = token
                     direct.append(
                         Claimed(
-                            delivery_id, e.id, rid, org, topic, 0, e.payload, lease_until, token
+                            id=delivery_id,
+                            event_id=e.id,
+                            registration_id=rid,
+                            org_id=org,
+                            topic=topic,
+                            attempts=0,
+                            payload=e.payload,
+                            lease_until=lease_until,
+                            lease_token=token,
                         )
                     )
                 else:
                     status, due, lease, owner, mark = "pending", now, None, None, None
                 rows.append(
-                    (
+                    _Delivery(
                         delivery_id,
                         e.id,
                         rid,

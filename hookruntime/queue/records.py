@@ -24,14 +24,13 @@ from sqlalchemy import (
 
 from ..ids import new_rev
 from ..operational import registration_summary
-from ..profiles.base import iso_timestamp
 from ..store.compiled import Compiled, inserting, updating
 from ..store.engine import Database
+from ..store.holds import hold
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
-from .claim import hold
 from .policy import Decision
 
-__all__ = ["Health", "Record", "Written", "write_records"]
+__all__ = ["DisablePolicy", "Record", "Written", "write_records"]
 
 log = logging.getLogger("hookruntime.worker")
 
@@ -66,7 +65,7 @@ class Written(NamedTuple):
 
 
 @dataclass(frozen=True)
-class Health:
+class DisablePolicy:
     """When a registration is disabled for failing: ``failures`` consecutive failed
     attempts spread over at least ``seconds``."""
 
@@ -76,22 +75,46 @@ class Health:
 
 Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
+
+class _Finish(NamedTuple):
+    """A delivery's state after an attempt; the last two fields are the row's key."""
+
+    status: str
+    attempts: int
+    next_at: float | None
+    last_status: int | None
+    last_error: str | None
+    updated_at: float
+    delivered_at: float | None
+    id: str
+    lease_token: str
+
+
+class _Healthy(NamedTuple):
+    id: str
+
+
+class _Attempt(NamedTuple):
+    """One line of the attempt log."""
+
+    org_id: str
+    registration_id: str
+    delivery_id: str
+    event_id: str
+    topic: str
+    number: int
+    outcome: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None
+    response_headers: str | None
+    created_at: float
+
+
 # Every attempt adds a line to the attempt log, and moves its delivery on if it still
 # holds the lease: the token is part of the UPDATE's key, at no extra round trip.
-_FINISH = updating(
-    DELIVERIES,
-    ("id", "lease_token"),
-    (
-        "status",
-        "attempts",
-        "next_at",
-        "last_status",
-        "last_error",
-        "updated_at",
-        "delivered_at",
-    ),
-    {"lease_until": null()},
-)
+_FINISH = updating(DELIVERIES, _Finish, ("id", "lease_token"), {"lease_until": null()})
 # A batch that ended on a success: the streak is over. Most batches are of healthy
 # registrations, whose row is then left as it is (not rewritten on every batch).
 _HEALTHY = Compiled(
@@ -104,30 +127,14 @@ _HEALTHY = Compiled(
         ),
     )
     .values(consecutive_failures=literal_column("0"), failing_since=null()),
-    ("b_id",),
+    _Healthy,
+    "b_",
 )
-_LOG = inserting(
-    ATTEMPTS,
-    (
-        "org_id",
-        "registration_id",
-        "delivery_id",
-        "event_id",
-        "topic",
-        "number",
-        "outcome",
-        "status_code",
-        "latency_ms",
-        "error",
-        "response",
-        "response_headers",
-        "created_at",
-    ),
-)
+_LOG = inserting(ATTEMPTS, _Attempt)
 
 
 async def write_records(
-    database: Database, records: list[Record], health: Health, notify: Notify
+    database: Database, records: list[Record], health: DisablePolicy, notify: Notify
 ) -> Written:
     """Write one batch. A record whose delivery is gone (its registration deleted while
     it was in flight) is skipped alone; one from a lost lease is logged, not applied."""
@@ -139,12 +146,12 @@ async def write_records(
 
 
 def _write(
-    conn: Connection, records: list[Record], health: Health, now: float
+    conn: Connection, records: list[Record], health: DisablePolicy, now: float
 ) -> tuple[list[Record], list[tuple[str, str, dict[str, object]]]]:
     changed = _FINISH.run(
         conn,
         [
-            (
+            _Finish(
                 r.decision.status,
                 r.number,
                 r.decision.next_at,
@@ -164,7 +171,7 @@ def _write(
     _LOG.run(
         conn,
         [
-            (
+            _Attempt(
                 r.org_id,
                 r.registration_id,
                 r.delivery_id,
@@ -213,7 +220,7 @@ def _sort_out(conn: Connection, records: list[Record]) -> tuple[list[Record], li
 
 
 def _health(
-    conn: Connection, records: list[Record], health: Health, now: float
+    conn: Connection, records: list[Record], health: DisablePolicy, now: float
 ) -> list[tuple[str, str, dict[str, object]]]:
     streaks: dict[str, tuple[int, float | None, bool]] = {}
     gone: dict[str, str] = {}
@@ -225,11 +232,11 @@ def _health(
             streaks[r.registration_id] = (failures + 1, since or r.at, reset)
         if r.decision.disable:
             gone[r.registration_id] = r.decision.reason or "receiver answered 410 Gone"
-    healthy: list[tuple[str]] = []
+    healthy: list[_Healthy] = []
     for registration_id, (failures, since, reset) in streaks.items():
         values: dict[str, object]
         if reset and failures == 0:
-            healthy.append((registration_id,))
+            healthy.append(_Healthy(registration_id))
             continue
         if reset:
             values = {"consecutive_failures": failures, "failing_since": since}
@@ -282,7 +289,5 @@ def _disable(
         .values(active=False, disabled_reason=reason[:500], rev=new_rev(row["rev"]), updated_at=now)
     )
     conn.execute(hold(registration_id))
-    summary = registration_summary(
-        row["id"], row["url"], list(row["topics"]), False, iso_timestamp(now)
-    )
-    return row["org_id"], registration_id, {**summary, "reason": reason}
+    summary = registration_summary(row["id"], row["url"], list(row["topics"]), False, now, reason)
+    return row["org_id"], registration_id, summary

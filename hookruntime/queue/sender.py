@@ -1,5 +1,5 @@
 """The sender process (``sender_process=True``): sender lanes in a process of their own,
-driven by their worker over a socket pair (:mod:`hookruntime.queue.remote` holds the
+driven by their worker over a socket pair (:mod:`hookruntime.queue.sender_link` holds the
 worker's end and the frames). It sends what it is given and reports what came back;
 it stops on its worker's close frame, or at once and quietly when its worker is gone.
 """
@@ -19,8 +19,8 @@ from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..http import HttpClient
-from .lanes import Lanes, Outcome, Request
-from .remote import HEARTBEAT, PEER_GONE, SenderSettings, receive, send
+from .lanes import Lanes, Request, SendResult
+from .sender_link import HEARTBEAT, PEER_GONE, SenderSettings, receive, result_frame, send
 
 __all__ = ["main"]
 
@@ -51,13 +51,8 @@ async def _sending(stream: SocketStream) -> None:
     outcomes: list[tuple[int, tuple[Any, ...] | None]] = []
     full = anyio.Event()
 
-    def done(key: int, outcome: Outcome | None) -> None:
-        if outcome is None:
-            outcomes.append((key, None))
-        else:
-            o = outcome
-            sent = (o.status, o.error, o.retry_after, o.response, o.latency, o.at, o.headers)
-            outcomes.append((key, sent))
+    def done(key: int, outcome: SendResult | None) -> None:
+        outcomes.append((key, None if outcome is None else result_frame(outcome)))
         full.set()
 
     async def flush() -> None:

@@ -35,17 +35,18 @@ class Inserting(NamedTuple):
 
     table: Table
     columns: tuple[str, ...]
-    fast: compiled.Rows
+    fast: compiled.Rows[Any]
 
 
-def inserting(table: Table, columns: Sequence[str]) -> Inserting:
-    return Inserting(table, tuple(columns), compiled.inserting(table, columns))
+def inserting(table: Table, row: type[tuple[Any, ...]]) -> Inserting:
+    """An INSERT of the columns the ``NamedTuple`` type ``row`` names."""
+    return Inserting(table, compiled.columns_of(row), compiled.inserting(table, row))
 
 
 class Writer(Protocol):
     def rows(self, query: Select[Any]) -> Sequence[Any]: ...
 
-    def insert(self, what: Inserting, rows: list[tuple[Any, ...]]) -> None: ...
+    def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
     def execute(self, sql: str) -> None: ...
 
@@ -59,7 +60,7 @@ class Own:
     def rows(self, query: Select[Any]) -> Sequence[Any]:
         return self._conn.execute(query).all()
 
-    def insert(self, what: Inserting, rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None:
         what.fast.run(self._conn, rows)
 
     def execute(self, sql: str) -> None:
@@ -75,7 +76,7 @@ class Through:
     def rows(self, query: Select[Any]) -> Sequence[Any]:
         return self._conn.execute(query).all()
 
-    def insert(self, what: Inserting, rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
             named = [dict(zip(what.columns, row, strict=True)) for row in rows]
             self._conn.execute(what.table.insert(), named)
@@ -123,7 +124,7 @@ class DBAPI:
             found: Sequence[Any] = cursor.fetchall()
         return found
 
-    def insert(self, what: Inserting, rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
         key = (self._dialect.name, what.table, what.columns)

@@ -2,19 +2,20 @@
 with rows of positional values.
 
 The schema and the SQL stay those of the models; what is skipped is SQLAlchemy's
-per-row parameter processing, measured here at ~8 µs per row: a third of writing an
-event and its delivery, and half of recording an attempt. Only for columns whose
-values need no conversion (strings, numbers, None).
+per-row parameter processing (see the README's "Measured design choices"). Only for
+columns whose values need no conversion (strings, numbers, None). Each statement is
+built from a ``NamedTuple`` whose fields name its columns, and runs rows of that type,
+so a row cannot put a value in the wrong column.
 
 Many rows at once (:class:`Rows`) go to PostgreSQL as one statement over an array per
-column (``unnest``) instead of one execution per row: writing 20,000 attempt results
-256 at a time, the server's CPU went from ~105 to ~59 us per row.
+column (``unnest``) instead of one execution per row (the README's Performance section
+has what that saves).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,16 +31,27 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-__all__ = ["Compiled", "Query", "Rows", "inserting", "updating"]
+__all__ = ["Compiled", "Query", "Rows", "columns_of", "inserting", "updating"]
+
+#: A ``NamedTuple`` type: its fields name the columns, in the order its rows hold them.
+Row = TypeVar("Row", bound=tuple[Any, ...])
 
 
-class Compiled:
-    """``statement`` with its bound parameters in ``order``; ``run`` takes tuples in
-    that order."""
+def columns_of(row: type[tuple[Any, ...]]) -> tuple[str, ...]:
+    """The field names of the ``NamedTuple`` type ``row``."""
+    fields = cast(Any, row).__dict__.get("_fields")
+    if not isinstance(fields, tuple):
+        raise TypeError(f"{row.__name__} is not a NamedTuple")
+    return fields
 
-    def __init__(self, statement: Insert | Update, order: Sequence[str]) -> None:
+
+class Compiled(Generic[Row]):
+    """``statement`` with one bound parameter per field of ``row`` (named ``prefix`` +
+    field); ``run`` takes rows of that type."""
+
+    def __init__(self, statement: Insert | Update, row: type[Row], prefix: str = "") -> None:
         self._statement = statement
-        self._order = tuple(order)
+        self._order = tuple(prefix + name for name in columns_of(row))
         self._sql: dict[str, str] = {}
 
     def sql(self, conn: Connection) -> str:
@@ -54,22 +66,23 @@ class Compiled:
             found = self._sql[dialect.name] = compiled.string
         return found
 
-    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    def run(self, conn: Connection, rows: Sequence[Row]) -> int:
         """Run once per row; return how many rows the statement changed in all."""
         if not rows:
             return 0
-        return conn.exec_driver_sql(self.sql(conn), list(rows)).rowcount
+        # Plain tuples: the driver binds a tuple subclass by the slower sequence protocol.
+        return conn.exec_driver_sql(self.sql(conn), list(map(tuple, rows))).rowcount
 
 
-class Rows:
-    """One statement for many rows, in ``each``'s order: on PostgreSQL a single execution
-    of ``arrays`` with one array per column, elsewhere the driver's executemany."""
+class Rows(Generic[Row]):
+    """One statement for many rows of one type: on PostgreSQL a single execution of
+    ``arrays`` with one array per column, elsewhere the driver's executemany."""
 
-    def __init__(self, each: Compiled, arrays: Compiled) -> None:
+    def __init__(self, each: Compiled[Row], arrays: Compiled[Row]) -> None:
         self._each = each
         self._arrays = arrays
 
-    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    def run(self, conn: Connection, rows: Sequence[Row]) -> int:
         """Return how many rows the statement changed (inserted, or matched and updated)."""
         if not rows:
             return 0
@@ -85,42 +98,49 @@ def _unnest(table: Table, columns: Sequence[str]) -> TableValuedAlias:
     return func.unnest(*arrays).table_valued(*columns).render_derived(name="v")
 
 
-def inserting(table: Table, columns: Sequence[str]) -> Rows:
-    """An INSERT of ``columns`` (no RETURNING)."""
+def inserting(table: Table, row: type[Row]) -> Rows[Row]:
+    """An INSERT of the columns ``row`` names (no RETURNING), which it lists in the
+    table's order (the order the statement binds them in)."""
+    columns = columns_of(row)
+    in_order = [c.name for c in table.columns if c.name in columns]
+    if list(columns) != in_order:
+        raise TypeError(f"{row.__name__} must list its columns in {table.name}'s order")
     v = _unnest(table, columns)
     return Rows(
-        Compiled(table.insert().inline(), columns),
+        Compiled(table.insert().inline(), row),
         Compiled(
             table.insert().from_select(list(columns), select(*[v.c[name] for name in columns])),
-            [f"a_{name}" for name in columns],
+            row,
+            "a_",
         ),
     )
 
 
 def updating(
     table: Table,
+    row: type[Row],
     keys: Sequence[str],
-    columns: Sequence[str],
     constants: dict[str, ColumnElement[Any]],
-) -> Rows:
-    """An UPDATE of ``columns`` (and ``constants``) of the row whose ``keys`` all equal
-    the values given (a row that no longer matches is left alone); rows list
-    ``columns`` then ``keys``."""
+) -> Rows[Row]:
+    """An UPDATE of the row whose ``keys`` all equal the values given (a row that no
+    longer matches is left alone), setting ``row``'s other fields (and ``constants``);
+    ``row`` lists those columns first, then ``keys``."""
+    fields = columns_of(row)
+    columns = fields[: len(fields) - len(keys)]
+    if fields[len(columns) :] != tuple(keys):
+        raise TypeError(f"{row.__name__} must end with its keys {tuple(keys)}")
     each = (
         table.update()
         .where(*[table.c[key] == bindparam(f"b_{key}") for key in keys])
         .values({**{name: bindparam(f"b_{name}") for name in columns}, **constants})
     )
-    v = _unnest(table, [*columns, *keys])
+    v = _unnest(table, fields)
     arrays = (
         table.update()
         .where(*[table.c[key] == v.c[key] for key in keys])
         .values({**{name: v.c[name] for name in columns}, **constants})
     )
-    return Rows(
-        Compiled(each, [f"b_{name}" for name in [*columns, *keys]]),
-        Compiled(arrays, [f"a_{name}" for name in [*columns, *keys]]),
-    )
+    return Rows(Compiled(each, row, "b_"), Compiled(arrays, row, "a_"))
 
 
 class Query:

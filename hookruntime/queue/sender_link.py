@@ -4,12 +4,12 @@ host's emits), its sender process only sends. This module holds the worker's end
 the frames both ends speak; :mod:`hookruntime.queue.sender` is the sender process.
 
 The two speak over a socket pair in frames: a 4-byte length, then a pickle of plain
-tuples (pickling the dataclasses themselves cost ~12 us per request each way, tuples
-~1 us). Worker to sender: the settings once, then lists of requests and counts of
-results written, then ``None`` to close. Sender to worker: ``"ready"`` once, then lists
-of ``(key, outcome or None)``, one per turn of its event loop that finished anything,
-and an empty list as a heartbeat when nothing finished for a while. Both ends are this
-package, started together.
+tuples laid out by :class:`RequestFrame` and :class:`ResultFrame` (pickling the
+dataclasses themselves costs ten times as much). Worker to sender: the settings once,
+then lists of requests and counts of results written, then ``None`` to close. Sender to
+worker: ``"ready"`` once, then lists of ``(key, outcome or None)``, one per turn of its
+event loop that finished anything, and an empty list as a heartbeat when nothing
+finished for a while. Both ends are this package, started together.
 
 A sender whose worker dies exits at once, quietly. A worker whose sender dies, or
 sends nothing past the heartbeat timeout (hung, or stopped), kills it, gives back
@@ -28,15 +28,15 @@ import socket
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import anyio
 from anyio.abc import Process, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import HookRuntimeError
-from .lanes import Done, Outcome, Request
+from .lanes import Done, Request, SendResult
 
 __all__ = ["HEARTBEAT", "PEER_GONE", "RemoteLanes", "SenderSettings", "receive", "send"]
 
@@ -99,16 +99,65 @@ async def receive(reader: BufferedByteReceiveStream, patience: float = math.inf)
         raise anyio.EndOfStream from None
 
 
-def _pack(request: Request) -> tuple[Any, ...]:
-    return (
-        request.key,
-        request.delivery_id,
-        request.registration_id,
-        request.url,
-        request.headers,
-        request.body,
-        request.timeout,
-        request.send_by,
+class RequestFrame(NamedTuple):
+    """A :class:`~hookruntime.queue.lanes.Request` on the wire, worker to sender."""
+
+    key: int
+    delivery_id: str
+    registration_id: str
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    timeout: float
+    send_by: float
+
+
+class ResultFrame(NamedTuple):
+    """An :class:`~hookruntime.queue.lanes.SendResult` on the wire, sender to worker."""
+
+    status: int | None
+    error: str | None
+    retry_after: str | None
+    response: str | None
+    latency: float
+    at: float
+    headers: str | None
+
+
+# Each end rebuilds the dataclass from a frame's values in the frame's order: checked
+# here, once, so that a field added to one and not the other fails at import.
+for _frame, _kind in ((RequestFrame, Request), (ResultFrame, SendResult)):
+    if _frame._fields != tuple(f.name for f in fields(_kind)):
+        raise AssertionError(f"{_frame.__name__} does not match {_kind.__name__}")
+
+
+def request_frame(r: Request) -> tuple[Any, ...]:
+    # Sent as a plain tuple: pickling the NamedTuple itself costs ~4x as much.
+    return tuple(
+        RequestFrame(
+            key=r.key,
+            delivery_id=r.delivery_id,
+            registration_id=r.registration_id,
+            url=r.url,
+            headers=r.headers,
+            body=r.body,
+            timeout=r.timeout,
+            send_by=r.send_by,
+        )
+    )
+
+
+def result_frame(o: SendResult) -> tuple[Any, ...]:
+    return tuple(
+        ResultFrame(
+            status=o.status,
+            error=o.error,
+            retry_after=o.retry_after,
+            response=o.response,
+            latency=o.latency,
+            at=o.at,
+            headers=o.headers,
+        )
     )
 
 
@@ -234,7 +283,7 @@ class RemoteLanes:
             requests, self._pending = self._pending, []
             if requests:
                 self._given.update(request.key for request in requests)
-                await send(stream, [_pack(request) for request in requests])
+                await send(stream, [request_frame(request) for request in requests])
             if self._recorded:
                 count, self._recorded = self._recorded, 0
                 await send(stream, count)
@@ -254,7 +303,7 @@ class RemoteLanes:
                 raise
             for key, outcome in outcomes:
                 given.discard(key)
-                done(key, None if outcome is None else Outcome(*outcome))
+                done(key, None if outcome is None else SendResult(*outcome))
 
 
 def _kill(process: Process) -> None:
