@@ -243,7 +243,7 @@ def _queue_state(conn: Connection) -> tuple[int, float | None, int]:
     # (A delivery in flight is "due" at its lease's end, so it never looks overdue.)
     open_ = DELIVERIES.c.next_at.is_not(None)
     depth = conn.execute(select(func.count()).where(open_)).scalar_one()
-    oldest = conn.execute(select(func.min(DELIVERIES.c.next_at))).scalar_one()
+    oldest = conn.execute(select(func.min(DELIVERIES.c.next_at)).where(open_)).scalar_one()
     disabled = conn.execute(
         select(func.count()).where(
             REGISTRATIONS.c.active.is_(False), REGISTRATIONS.c.disabled_reason.is_not(None)
