@@ -51,8 +51,6 @@ _SCHEMA = {"schema": NAMESPACE.schema}
 
 #: The rows of ix_deliveries_next: deliveries not yet finished (nor held).
 OPEN_DELIVERY = text("next_at IS NOT NULL")
-#: PostgreSQL only (SQLite has no such option); see Delivery.
-DELIVERIES_FILLFACTOR = 70
 
 
 class Org(Stored, table=True):
@@ -169,10 +167,7 @@ class Delivery(Stored, table=True):
         Index(_name("ix_deliveries_org"), "org_id", "created_at"),
         Index(_name("ix_deliveries_registration_key"), "registration_id", "key"),
         Index(_name("ix_deliveries_event_id"), "event_id"),
-        # Room on each page for the versions a claim and a result write: the new
-        # version then goes beside the old one, on a page already in hand, instead of
-        # to the table's end (a second page dirtied and logged per update).
-        {**_SCHEMA, "postgresql_with": {"fillfactor": DELIVERIES_FILLFACTOR}},
+        _SCHEMA,
     )
 
     id: str = Field(primary_key=True, max_length=40)

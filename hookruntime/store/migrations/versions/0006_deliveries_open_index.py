@@ -1,15 +1,12 @@
-"""deliveries: the claim's index over open deliveries only; room for updates on each page
+"""deliveries: the claim's index over open deliveries only
 
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-30 09:20:00
 
-- ``ix_deliveries_next`` holds only deliveries with ``next_at`` set (open ones): the
-  result that finishes a delivery (``next_at`` NULL) adds no entry to it, and the index
-  no longer grows with every delivered row kept until pruning.
-- PostgreSQL: ``deliveries`` gets a fillfactor of 70, so that the row versions written
-  by a claim and by its result stay on the page of the one they replace. SQLite has no
-  such option; there only the index changes.
+``ix_deliveries_next`` holds only deliveries with ``next_at`` set (open ones): the
+result that finishes a delivery (``next_at`` NULL) adds no entry to it, and the index no
+longer grows with every delivered row kept until pruning.
 """
 
 from collections.abc import Sequence
@@ -29,11 +26,6 @@ t = NAMESPACE.name
 S = NAMESPACE.schema
 
 _OPEN = sa.text("next_at IS NOT NULL")
-_FILLFACTOR = 70
-
-
-def _postgresql() -> bool:
-    return op.get_bind().dialect.name == "postgresql"
 
 
 def upgrade() -> None:
@@ -46,14 +38,9 @@ def upgrade() -> None:
             sqlite_where=_OPEN,
             postgresql_where=_OPEN,
         )
-    if _postgresql():
-        # Applies to pages written from now on; existing ones keep their rows as they are.
-        op.execute(f"ALTER TABLE {NAMESPACE.table('deliveries')} SET (fillfactor = {_FILLFACTOR})")
 
 
 def downgrade() -> None:
-    if _postgresql():
-        op.execute(f"ALTER TABLE {NAMESPACE.table('deliveries')} RESET (fillfactor)")
     with op.batch_alter_table(t("deliveries"), schema=S) as batch_op:
         batch_op.drop_index(t("ix_deliveries_next"))
         batch_op.create_index(t("ix_deliveries_next"), ["next_at", "registration_id"], unique=False)
