@@ -30,9 +30,8 @@ FLAGS = [
 ]
 ALL = ["webhooks:manage", "events:emit", "hooks:call", "deliveries:read"]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)"
-)
+NO_CHROMIUM = "needs Debian's chromium (.ci/run installs it)"
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NO_CHROMIUM)
 
 
 @dataclass
