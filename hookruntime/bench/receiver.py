@@ -1,5 +1,7 @@
-"""The benchmarks' receiver: ``/hang`` never answers, anything else answers allow at once.
-Prints its port on the first line of stdout, then serves until terminated."""
+"""The benchmarks' receiver: ``/hang`` never answers, ``/count`` answers how many other
+requests it has answered (for senders outside this package, such as the Celery baseline),
+anything else answers allow at once. Prints its port on the first line of stdout, then
+serves until terminated."""
 
 from __future__ import annotations
 
@@ -8,10 +10,17 @@ import asyncio
 from ..testing import LoopbackReceiver, Received, Reply
 
 ALLOW = Reply(200, b'{"ok":true}', {"Content-Type": "application/json"})
+answered = 0
 
 
 def answer(request: Received) -> Reply:
-    return Reply.hang() if request.path.startswith("/hang") else ALLOW
+    global answered
+    if request.path.startswith("/hang"):
+        return Reply.hang()
+    if request.path.startswith("/count"):
+        return Reply(200, str(answered).encode(), {"Content-Type": "text/plain"})
+    answered += 1
+    return ALLOW
 
 
 async def main() -> None:
