@@ -33,7 +33,7 @@ app.conf.update(
 _session: requests.Session | None = None
 
 
-@app.task(name="hookruntime_bench.deliver")  # type: ignore[misc]
+@app.task(name="hookruntime_bench.deliver")  # type: ignore[untyped-decorator]
 def deliver(url: str, topic: str, event_id: str, data: dict[str, Any]) -> int:
     global _session
     if _session is None:
