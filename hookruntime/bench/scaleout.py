@@ -113,7 +113,7 @@ async def _once(dsn: str, database: str, url: str, n: int, processes: int) -> di
         "processes": processes,
         "n": n,
         "seconds": round(elapsed, 3),
-        "per_second": round((n - counted) / elapsed, 1) if elapsed else None,
+        "per_second": round((n - counted) / elapsed, 1),
         "postgres_cpu_us_per_delivery": round(cpu / n * 1e6, 1),
     }
 
