@@ -295,6 +295,9 @@ def _parser() -> argparse.ArgumentParser:
     bench_queued.add_argument(
         "--backlog", type=int, default=0, help="also measure a worker's RSS on this backlog"
     )
+    bench_queued.add_argument(
+        "--quick", action="store_true", help="300 events per part: every part, in seconds"
+    )
 
     regs = verbs.add_parser("registrations", help="List, create and delete registrations.")
     reg_verbs = regs.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -400,7 +400,9 @@ async def cmd_bench_queued(args: argparse.Namespace) -> int:
     from .bench import queued
 
     database_url = args.postgres_url
-    results = await anyio.to_thread.run_sync(queued.run, args.n, database_url, args.backlog)
+    results = await anyio.to_thread.run_sync(
+        queued.run, args.n, database_url, args.backlog, args.quick
+    )
     _print(args, results, queued.render(results))
     return 0
 

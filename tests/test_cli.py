@@ -126,26 +126,6 @@ def test_master_key_prints_a_usable_key(env: dict[str, str]) -> None:
     assert SecretBox(key).open(SecretBox(key).seal("x")) == "x"
 
 
-def test_bench_queued_measures_every_part_in_one_run(env: dict[str, str]) -> None:
-    from conftest import PG_ADMIN
-
-    out = run("bench", "queued", "--n", "500", "--postgres-url", PG_ADMIN, "--json", env=env)
-    results = json.loads(out.stdout)
-    assert results["a_raw_per_second"] > 0
-    for part in ("b_sqlite", "c_postgresql"):
-        for way, sender in (("", True), ("_one_process", False)):
-            measured = results[part + way]
-            assert measured["n"] == 500 and measured["per_second"] > 0
-            assert measured["sender_process"] is sender
-    assert set(results["ratios"]) == {
-        "b_over_a",
-        "c_over_a",
-        "b_one_process_over_a",
-        "c_one_process_over_a",
-    }
-    assert results["d_idle_latency"]["n"] == 200
-
-
 def fails_in_one_line(result: subprocess.CompletedProcess[str], code: int, words: str) -> None:
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr

@@ -1,20 +1,21 @@
 """``hookruntime bench queued``: deliveries per second end to end, beside the raw ceiling of
-the same HTTP client, in one run, against a loopback receiver in its own process.
+each HTTP client, in one run, against a loopback receiver in its own process.
 
-(a) the ceiling: the HTTP client posting the same signed bodies, 64 at a time, no
-database; (b) emit -> delivered and recorded on SQLite, by a worker with a sender process
-and by one sending from its own process; (c) the same on PostgreSQL; (d) enqueue -> first
+(a) the ceiling: each HTTP client backend posting the same signed bodies, 64 at a time,
+no database; (b) emit -> delivered and recorded on SQLite, by a worker with a sender
+process, by the embedded default (one process, the configured client) and by one process
+on aiohttp; (c) the same on PostgreSQL; (d) enqueue -> first
 attempt latency with idle workers; (e) peak RSS of a worker process (with its sender
 process) draining a large backlog (``--backlog``); (f) (b) with Prometheus metrics off
-and on, alternated, and the ratio.
+and on, alternated, and the ratio; (g) the Celery baseline (``celery_baseline``); (h)
+1, 2 and 3 worker processes on one PostgreSQL backlog (``scaleout``); and the ratios the
+layouts are judged by (``verdict``). ``quick`` runs every part with 300 events.
 """
 
 from __future__ import annotations
 
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,7 +34,9 @@ from ..store.crypto import generate_master_key
 from ..store.engine import async_url, asyncpg_dsn
 from ..store.models import DELIVERIES
 from ..testing import LoopbackReceiver
-from . import clients
+from . import celery_baseline, clients, scaleout
+from .backlog import backlog_rss
+from .report import render
 from .stats import ReceiverProcess, summary
 
 __all__ = ["render", "run"]
@@ -46,11 +49,11 @@ def _item(index: int) -> dict[str, Any]:
     return {"punch": {"id": index, "punch_type": "IN", "person": {"id": 1, "first_name": "R"}}}
 
 
-async def _raw(url: str, n: int) -> float:
+async def _raw(url: str, n: int, backend: str) -> float:
     from ..profiles import PROFILES, Message
 
     profile = PROFILES["servicehook"]
-    client = clients.client(Settings.from_env().http_client)
+    client = clients.client(backend)
     await client.open()
     bodies = [
         profile.render(Message(TOPIC, f"evt_{i}", _item(i), ["bench-secret-123456"]))
@@ -78,12 +81,18 @@ async def _delivered(runtime: HookRuntime) -> int:
 
 
 async def _end_to_end(
-    database_url: str, url: str, n: int, sender: bool, metrics: bool = True
+    database_url: str,
+    url: str,
+    n: int,
+    sender: bool,
+    metrics: bool = True,
+    http_client: str | None = None,
 ) -> dict[str, Any]:
     async with HookRuntime(
         database_url,
         workers=1,
         sender_process=sender,
+        http_client=http_client,
         master_key=generate_master_key(),
         allow_private_targets=True,
         metrics=metrics,
@@ -108,6 +117,7 @@ async def _end_to_end(
     return {
         "n": n,
         "sender_process": sender,
+        "http_client": "aiohttp" if sender else (http_client or Settings.from_env().http_client),
         "metrics": metrics,
         "seconds": round(elapsed, 3),
         "emit_seconds": round(emitted, 3),
@@ -183,177 +193,98 @@ async def _drop_postgres(database_url: str, name: str) -> None:
     await _on_server(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _backlog_rss(folder: Path, url: str, n: int, seconds: float) -> dict[str, Any]:
-    """Peak RSS of a `hookruntime worker` process and its sender process together,
-    draining an ``n``-event backlog."""
-    database_url = f"sqlite:///{folder / 'backlog.db'}"
-    key = generate_master_key()
-    async with HookRuntime(
-        database_url, workers=0, master_key=key, allow_private_targets=True
-    ) as runtime:
-        await runtime.registrations.create(
-            org="bench", topics=[TOPIC], url=url, secret="bench-secret-123456"
-        )
-        for start in range(0, n, 5000):
-            await runtime.emit_many(
-                TOPIC, [_item(i) for i in range(start, min(n, start + 5000))], org="bench"
-            )
-    env = {**os.environ, "HOOKRUNTIME_MASTER_KEY": key}
-    log = folder / "worker.log"
-    peak_kb = 0
-    with log.open("w") as stderr:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hookruntime.cli",
-                "worker",
-                "--database-url",
-                database_url,
-                "--allow-private-targets",
-                "--sender-process",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-        try:
-            deadline = time.monotonic() + seconds
-            while time.monotonic() < deadline:
-                await anyio.sleep(0.5)
-                if worker.poll() is not None:
-                    raise RuntimeError(
-                        f"the worker exited ({worker.returncode}) before the measurement "
-                        f"ended:\n{log.read_text()[-2000:]}"
-                    )
-                # The worker and its sender process together.
-                peak_kb = max(
-                    peak_kb, sum(_peak_rss_kb(pid) for pid in [worker.pid, *_children(worker.pid)])
-                )
-        finally:
-            worker.terminate()
-            worker.wait(timeout=60)
-    async with HookRuntime(database_url, workers=0, master_key=key) as runtime:
-        drained = await _delivered(runtime)
-    return {
-        "backlog": n,
-        "seconds": seconds,
-        "delivered_meanwhile": drained,
-        "peak_rss_mb": round(peak_kb / 1024, 1),
-    }
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(child) for child in listed.split()]
-
-
-def _peak_rss_kb(pid: int) -> int:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:  # gone meanwhile
-        return 0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-async def _measure(n: int, database_url: str | None, backlog: int) -> dict[str, Any]:
-    # (a) and the one-process runs send with the configured backend; the sender process
-    # always sends with aiohttp, and is left out when another backend is named outright.
+async def _measure(n: int, database_url: str | None, backlog: int, quick: bool) -> dict[str, Any]:
+    # The embedded default is one process with the configured backend (auto: pyreqwest
+    # where installed); the sender process always sends with aiohttp, and is left out when
+    # another backend is named outright; one process on aiohttp is the baseline layout.
     backend = Settings.from_env().http_client
-    results: dict[str, Any] = {"http_client": backend}
+    results: dict[str, Any] = {"http_client": backend, "quick": quick}
     try:
         with_sender = Settings.from_env(sender_process=True).sender_process
     except ConfigurationError:
         with_sender = False
-    senders = ((True, ""), (False, "_one_process")) if with_sender else ((False, "_one_process"),)
+    layouts: list[tuple[bool, str, str | None]] = [(False, "_one_process", None)]
+    if with_sender:
+        layouts.insert(0, (True, "", None))
+    if backend != "aiohttp":
+        layouts.append((False, "_aiohttp", "aiohttp"))
     with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
         url = receiver.url("hook")
-        await _raw(url, min(n, 2000))  # warm up both processes: (a) is the warm ceiling
-        raw = await _raw(url, n)
+        ceilings = {}
+        for each in clients.available():
+            await _raw(url, min(n, 2000), each)  # warm up both processes: the warm ceiling
+            ceilings[each] = round(await _raw(url, n, each), 1)
+        raw = ceilings.get(backend) or await _raw(url, n, backend)
         results["a_raw_per_second"] = round(raw, 1)
+        results["a_raw_by_backend"] = ceilings
         results["ratios"] = {}
-        for sender, suffix in senders:
+        for sender, suffix, http_client in layouts:
             sqlite = await _end_to_end(
-                f"sqlite:///{Path(folder) / f'e2e{suffix}.db'}", url, n, sender
+                f"sqlite:///{Path(folder) / f'e2e{suffix}.db'}", url, n, sender, True, http_client
             )
             results[f"b_sqlite{suffix}"] = sqlite
-            results["ratios"][f"b{suffix}_over_a"] = round(sqlite["per_second"] / raw, 3)
+            if not http_client:
+                results["ratios"][f"b{suffix}_over_a"] = round(sqlite["per_second"] / raw, 3)
             if database_url:
                 scratch, name = await _scratch_postgres(database_url)
                 try:
-                    postgres = await _end_to_end(scratch, url, n, sender)
+                    postgres = await _end_to_end(scratch, url, n, sender, True, http_client)
                 finally:
                     await _drop_postgres(database_url, name)
                 results[f"c_postgresql{suffix}"] = postgres
-                results["ratios"][f"c{suffix}_over_a"] = round(postgres["per_second"] / raw, 3)
-        results["d_idle_latency"] = await _latency(Path(folder), 200)
+                if not http_client:
+                    results["ratios"][f"c{suffix}_over_a"] = round(postgres["per_second"] / raw, 3)
+        results["d_idle_latency"] = await _latency(Path(folder), 20 if quick else 200)
         if with_sender:
             results["f_metrics"] = await _metrics_cost(Path(folder), url, n)
         if backlog and with_sender:
-            results["e_worker_backlog"] = await _backlog_rss(Path(folder), url, backlog, 20)
+            results["e_worker_backlog"] = await backlog_rss(Path(folder), url, backlog, 20)
+        base = url.rsplit("/", 1)[0]
+        results["g_celery"] = await anyio.to_thread.run_sync(celery_baseline.run, base, n)
+        if database_url:
+
+            async def scratch_database() -> tuple[str, str]:
+                return await _scratch_postgres(database_url)
+
+            async def drop_database(name: str) -> None:
+                await _drop_postgres(database_url, name)
+
+            results["h_scaleout"] = await scaleout.run_async(
+                scratch_database, drop_database, url, n
+            )
+    results["verdict"] = _verdict(results)
+    results["load_average"] = [round(x, 2) for x in os.getloadavg()]
     results["bench_process_peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
     return results
 
 
-def run(n: int = 20_000, database_url: str | None = None, backlog: int = 0) -> dict[str, Any]:
-    return eventloop.run(_measure, n, database_url, backlog)
+def _verdict(results: dict[str, Any]) -> dict[str, Any]:
+    """The ratios the issue asks for, each from this one run."""
+    layouts = {
+        key: value
+        for key, value in results.items()
+        if key.startswith(("b_", "c_")) and isinstance(value, dict)
+    }
+    default = results["b_sqlite_one_process"]
+    ceiling = results["a_raw_by_backend"].get(default["http_client"], results["a_raw_per_second"])
+    best_key = max(layouts, key=lambda key: layouts[key]["per_second"])
+    best = layouts[best_key]["per_second"]
+    verdict: dict[str, Any] = {
+        "default_over_own_ceiling": round(default["per_second"] / ceiling, 3),
+        "best": best_key,
+        "best_per_second": best,
+    }
+    aiohttp = "b_sqlite_aiohttp" if "b_sqlite_aiohttp" in layouts else "b_sqlite_one_process"
+    verdict["best_over_one_process_aiohttp"] = round(best / layouts[aiohttp]["per_second"], 3)
+    if results.get("g_celery"):
+        celery = results["g_celery"]["best"]["per_second"]
+        verdict["best_over_celery"] = round(best / celery, 2)
+    return verdict
 
 
-def render(results: dict[str, Any]) -> str:
-    lines = [
-        f"queued deliveries against a loopback receiver (own process), {results['http_client']}"
-        " client (a sender process sends with aiohttp):",
-        f"  (a) raw client ceiling       {results['a_raw_per_second']:>9.1f} req/s",
-    ]
-    for key, label in (
-        ("b_sqlite", "(b) SQLite, sender process"),
-        ("b_sqlite_one_process", "    SQLite, one process"),
-        ("c_postgresql", "(c) PostgreSQL, sender proc."),
-        ("c_postgresql_one_process", "    PostgreSQL, one process"),
-    ):
-        if key in results:
-            r = results[key]
-            lines.append(
-                f"  {label:<28} {r['per_second']:>9.1f} deliveries/s  "
-                f"({r['n']} in {r['seconds']} s; emitting took {r['emit_seconds']} s)"
-            )
-    ratios = results["ratios"]
-    shown = []
-    for suffix, label in (("", "ratios:"), ("_one_process", "one process:")):
-        pairs = [
-            f"({x})/(a) {ratios[f'{x}{suffix}_over_a']:.2f}"
-            for x in ("b", "c")
-            if f"{x}{suffix}_over_a" in ratios
-        ]
-        shown.append(f"{label} {'  '.join(pairs)}")
-    lines.append(f"  {'   '.join(shown)}")
-    d = results["d_idle_latency"]
-    lines.append(
-        f"  (d) idle enqueue->attempt    p50 {d['p50_ms']:.1f} ms  p99 {d['p99_ms']:.1f} ms"
-    )
-    if "f_metrics" in results:
-        f = results["f_metrics"]
-        lines.append(
-            f"  (f) metrics on / off         {f['on_over_off']:.3f}  (SQLite, sender process; "
-            f"off {f['off_per_second']}, on {f['on_per_second']} deliveries/s)"
-        )
-        lines.append(
-            f"      CPU per delivery         off {f['cpu_us_per_delivery_off']} us, "
-            f"on {f['cpu_us_per_delivery_on']} us (the worker's process)"
-        )
-    if "e_worker_backlog" in results:
-        e = results["e_worker_backlog"]
-        lines.append(
-            f"  (e) worker peak RSS          {e['peak_rss_mb']} MB with a {e['backlog']}"
-            f"-event backlog ({e['delivered_meanwhile']} delivered in {e['seconds']} s)"
-        )
-    lines.append(f"  bench process peak RSS       {results['bench_process_peak_rss_mb']} MB")
-    return "\n".join(lines)
+def run(
+    n: int = 20_000, database_url: str | None = None, backlog: int = 0, quick: bool = False
+) -> dict[str, Any]:
+    return eventloop.run(_measure, 300 if quick else n, database_url, backlog, quick)

@@ -1,6 +1,7 @@
 """The benchmarks' receiver: ``/hang`` never answers, ``/slow`` answers allow after 50 ms,
-anything else answers allow at once.
-Prints its port on the first line of stdout, then serves until terminated."""
+``/count`` answers how many other requests it has answered (for senders outside this
+package, such as the Celery baseline), anything else answers allow at once. Prints its
+port on the first line of stdout, then serves until terminated."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from ..testing import LoopbackReceiver, Received, Reply
 
 ALLOW = Reply(200, b'{"ok":true}', {"Content-Type": "application/json"})
 SLOW = Reply(200, b'{"ok":true}', {"Content-Type": "application/json"}, delay=0.05)
+answered = 0
 
 
 def answer(request: Received) -> Reply:
+    global answered
     if request.path.startswith("/hang"):
         return Reply.hang()
+    if request.path.startswith("/count"):
+        return Reply(200, str(answered).encode(), {"Content-Type": "text/plain"})
+    answered += 1
     return SLOW if request.path.startswith("/slow") else ALLOW
 
 
