@@ -24,7 +24,7 @@ from hookruntime.errors import (
     TargetBlocked,
     TransportError,
 )
-from hookruntime.http import HttpClient, pins, reqwest_client
+from hookruntime.http import HttpClient, pins
 from hookruntime.http.httpx_client import HttpxClient
 from hookruntime.http.reqwest_client import ReqwestClient
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
@@ -318,7 +318,9 @@ async def test_reqwest_judges_the_host_as_reqwest_reads_it_even_past_check_url(
 ) -> None:
     # Stands for any URL the shared check reads differently from reqwest: what reqwest
     # would connect to is judged again, and a name is never left to reqwest's own DNS.
-    monkeypatch.setattr(reqwest_client, "check_url", lambda _url: None)
+    from hookruntime.http import client as shared
+
+    monkeypatch.setattr(shared, "check_url", lambda _url: None)  # the check every backend runs
     async with LoopbackReceiver() as rx:
         client = ReqwestClient()
         await client.open()

@@ -44,6 +44,15 @@ class Response:
     elapsed: float
 
 
+def admit(url: str, timeout: float, allow_private: bool) -> None:
+    """What every backend checks before any I/O: time left for the request, and (unless
+    private targets are allowed) the host the URL names, as the client will read it."""
+    if timeout <= 0:
+        raise RequestTimeout("no time left for the request")
+    if not allow_private:
+        check_url(url)
+
+
 class HttpClient:
     """A pooled client. Open it once per process; ``post`` is safe to call concurrently.
 
@@ -107,10 +116,7 @@ class HttpClient:
         if session is None:
             raise TransportError("the HTTP client is not open")
         started = time.perf_counter()
-        if timeout <= 0:
-            raise RequestTimeout("no time left for the request")
-        if not self.allow_private:
-            check_url(url)
+        admit(url, timeout, self.allow_private)
         try:
             with anyio.fail_after(timeout):
                 async with session.post(

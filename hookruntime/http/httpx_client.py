@@ -33,8 +33,8 @@ import httpcore
 import httpx
 
 from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
-from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response
-from .guard import blocked_reason, check_url, literal_address
+from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response, admit
+from .guard import blocked_reason, literal_address
 
 __all__ = ["HttpxClient", "PinnedBackend", "Resolve"]
 
@@ -189,10 +189,7 @@ class HttpxClient(HttpClient):
         if client is None:
             raise TransportError("the HTTP client is not open")
         started = time.perf_counter()
-        if timeout <= 0:
-            raise RequestTimeout("no time left for the request")
-        if not self.allow_private:
-            check_url(url)
+        admit(url, timeout, self.allow_private)
         try:
             with anyio.fail_after(timeout):
                 request = client.build_request("POST", url, content=body, headers=dict(headers))

@@ -52,8 +52,8 @@ from pyreqwest.http import Url
 from pyreqwest.response import Response as ReqwestResponse
 
 from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
-from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response
-from .guard import blocked_reason, check_url
+from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response, admit
+from .guard import blocked_reason
 from .httpx_client import Resolve
 from .pins import Pin, Pins
 
@@ -136,10 +136,7 @@ class ReqwestClient(HttpClient):
         if direct is None or pins is None:
             raise TransportError("the HTTP client is not open")
         started = time.perf_counter()
-        if timeout <= 0:
-            raise RequestTimeout("no time left for the request")
-        if not self.allow_private:
-            check_url(url)
+        admit(url, timeout, self.allow_private)
         host, port = _host_and_port(url)
         pin: Pin | None = None
         try:
