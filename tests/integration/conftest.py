@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from sqlalchemy import Table, func, select
 
 from hookruntime import HookRuntime
 from hookruntime.store import Database, migrate
@@ -90,3 +93,39 @@ async def sqlite_runtime(tmp_path: Path, master_key: str) -> AsyncIterator[HookR
         url, workers=0, master_key=master_key, allow_private_targets=True
     ) as opened:
         yield opened
+
+
+@pytest.fixture
+def open_runtime(
+    database_url: str, master_key: str
+) -> Callable[..., AbstractAsyncContextManager[HookRuntime]]:
+    """Opens runtimes on one database: ``open_runtime(workers=1, lease="2")`` sets
+    ``HOOKRUNTIME_LEASE=2``, so a test can reopen the database it left behind."""
+
+    @asynccontextmanager
+    async def make(workers: int = 1, **env: str) -> AsyncIterator[HookRuntime]:
+        environ = {f"HOOKRUNTIME_{k.upper()}": v for k, v in env.items()}
+        async with HookRuntime(
+            database_url,
+            workers=workers,
+            master_key=master_key,
+            allow_private_targets=True,
+            environ=environ,
+        ) as runtime:
+            yield runtime
+
+    return make
+
+
+async def _count(runtime: HookRuntime, table: Table, **where: Any) -> int:
+    query = select(func.count()).select_from(table)
+    for name, value in where.items():
+        query = query.where(table.c[name] == value)
+    async with runtime.database.engine.connect() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+@pytest.fixture
+def count() -> Callable[..., Any]:
+    """``await count(runtime, DELIVERIES, status="dead")``: the rows of a table that match."""
+    return _count

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from itertools import pairwise
 from typing import Any
 
@@ -31,23 +29,6 @@ from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 pytestmark = pytest.mark.anyio
 PUNCH = {"punch": {"id": 2, "punch_type": "IN"}}
-
-
-@pytest.fixture
-def open_runtime(database_url: str, master_key: str):  # type: ignore[no-untyped-def]
-    @asynccontextmanager
-    async def make(workers: int = 1, **env: str) -> AsyncIterator[HookRuntime]:
-        environ = {f"HOOKRUNTIME_{k.upper()}": v for k, v in env.items()}
-        async with HookRuntime(
-            database_url,
-            workers=workers,
-            master_key=master_key,
-            allow_private_targets=True,
-            environ=environ,
-        ) as runtime:
-            yield runtime
-
-    return make
 
 
 def sends(received: list[Received]) -> Counter[str]:
