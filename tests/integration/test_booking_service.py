@@ -17,7 +17,7 @@ from hookruntime import HookRuntime
 from hookruntime.receiver import verify
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from booking_service.app import create_app, served
 from booking_service.models import Base, Booking, host_url
 

@@ -20,7 +20,7 @@ from hookruntime.store.models import EVENTS
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
 pytestmark = pytest.mark.anyio
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def book(database_url: str, master_key: str, guest: str, *flags: str) -> tuple[int, str]:

@@ -255,7 +255,7 @@ async def test_each_runtime_counts_in_its_own_registry_and_metrics_can_be_off(
 async def test_the_grafana_dashboard_queries_only_metrics_a_runtime_exposes(
     sqlite_runtime: HookRuntime,
 ) -> None:
-    dashboard = Path(__file__).parent.parent / "examples" / "grafana-dashboard.json"
+    dashboard = Path(__file__).parents[2] / "examples" / "grafana-dashboard.json"
     queried = set(re.findall(r"hookruntime_[a-z_]+", dashboard.read_text()))
     async with scraping(sqlite_runtime) as client:
         text = (await client.get("/metrics")).text

@@ -244,7 +244,7 @@ async def test_a_runtime_closed_right_after_a_blocking_call_closes_at_once_and_l
 
 
 def test_the_readme_examples_of_testing_your_hooks_pass(pytester: pytest.Pytester) -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme.split("## Testing your hooks", 1)[1].split("\n## ", 1)[0]
     conftest, tests = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     pytester.makeconftest(conftest)

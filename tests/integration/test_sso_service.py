@@ -20,7 +20,7 @@ from hookruntime import HookRuntime
 from hookruntime.receiver import verify
 from hookruntime.testing import LoopbackReceiver, Received, Reply, eventually
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "examples"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 from sso_service.app import create_app, served
 from sso_service.models import Account, Base, host_url
 from sso_service.provider import Client, Provider, User

@@ -130,7 +130,7 @@ def test_explicit_plugins_replace_discovery() -> None:
 
 
 def test_the_example_third_party_plugin_loads(tmp_path, monkeypatch) -> None:
-    example = Path(__file__).parent.parent / "examples" / "crm_plugin"
+    example = Path(__file__).parents[2] / "examples" / "crm_plugin"
     assert 'crm = "crm_hooks:plugin"' in (example / "pyproject.toml").read_text()
     monkeypatch.syspath_prepend(str(example))
     install(tmp_path, monkeypatch, "crm", "crm_hooks:plugin")
