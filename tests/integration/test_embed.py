@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,11 +22,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Host, Mount, Route, Router
+from starlette.routing import Mount, Route
 
 from hookruntime import HookRuntime, HookRuntimeError
 from hookruntime.api import create_app, get_runtime, lifespan
-from hookruntime.api.embed import mounted
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
 
 pytestmark = pytest.mark.anyio
@@ -165,18 +164,6 @@ async def test_a_host_mounting_a_runtime_nothing_opens_refuses_to_start_and_name
     assert_closed(opened)  # refused before opening anything
 
 
-def test_the_walk_finds_the_api_behind_hosts_routers_and_middleware(tmp_path: Path) -> None:
-    runtime = runtime_on(tmp_path / "hooks.db")
-    api = GZipMiddleware(create_app(runtime))
-    app = Starlette(
-        routes=[
-            Route("/", lambda _request: JSONResponse({})),
-            Host("api.example.com", app=Router([Mount("/v2", routes=[Mount("/hooks", api)])])),
-        ]
-    )
-    assert list(mounted(app)) == [("api.example.com/v2/hooks", runtime)]
-
-
 async def test_a_mounted_runtime_the_host_opened_itself_is_accepted(tmp_path: Path) -> None:
     own, other = runtime_on(tmp_path / "a.db"), runtime_on(tmp_path / "b.db")
     app = FastAPI(lifespan=lifespan(own))
@@ -219,15 +206,3 @@ async def test_mounted_without_the_helper_answers_503_with_the_fix_not_500(
         assert "/hooks" in answer.json()["detail"]
     logged = [r for r in caplog.records if r.name == "hookruntime.api"]
     assert len(logged) == 1  # once, not per request
-
-
-async def test_get_runtime_without_the_helper_says_how_to_open_it() -> None:
-    request = Request({"type": "http", "state": {}})
-    with pytest.raises(HookRuntimeError, match=r"lifespan=hookruntime\.api\.lifespan\(runtime\)"):
-        await get_runtime(request)
-
-
-def test_the_helper_is_accepted_as_lifespan_by_both_frameworks() -> None:
-    runtime: Callable[..., Any] = lifespan(HookRuntime("sqlite:///unused.db", workers=0))
-    assert FastAPI(lifespan=runtime).router.lifespan_context is not None
-    assert Starlette(lifespan=runtime).router.lifespan_context is not None

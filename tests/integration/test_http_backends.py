@@ -4,7 +4,6 @@ particular to the pyreqwest backend (its per-name address pinning)."""
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -15,9 +14,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from hookruntime import HookRuntime
-from hookruntime.config import Settings
 from hookruntime.errors import (
-    ConfigurationError,
     ConnectError,
     RequestTimeout,
     ResponseTooLarge,
@@ -331,31 +328,6 @@ async def test_reqwest_judges_the_host_as_reqwest_reads_it_even_past_check_url(
         finally:
             await client.aclose()
     assert rx.received == []
-
-
-def test_the_default_backend_is_reqwest_where_installed_and_aiohttp_beside_a_sender(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert Settings.from_env({}).http_client == "reqwest"
-    assert Settings.from_env({}, sender_process=True).http_client == "aiohttp"
-    assert Settings.from_env({"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}).http_client == "aiohttp"
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util,
-        "find_spec",
-        lambda name, *args: None if name == "pyreqwest" else real(name, *args),
-    )
-    assert Settings.from_env({}).http_client == "aiohttp"
-    with pytest.raises(ConfigurationError, match=r"hookruntime\[reqwest\]"):
-        Settings.from_env({}, http_client="reqwest")
-
-
-def test_the_backend_setting_takes_reqwest_and_refuses_it_with_a_sender_process() -> None:
-    assert HookRuntime(http_client="reqwest", environ={}).settings.http_client == "reqwest"
-    with pytest.raises(ConfigurationError, match="aiohttp, httpx, reqwest"):
-        HookRuntime(environ={"HOOKRUNTIME_HTTP_CLIENT": "requests"})
-    with pytest.raises(ConfigurationError, match="sender_process"):
-        HookRuntime(http_client="reqwest", sender_process=True, environ={})
 
 
 async def test_a_runtime_on_reqwest_delivers_and_calls(

@@ -13,12 +13,10 @@ from pytest_httpx import HTTPXMock
 
 from hookruntime import HookRuntime
 from hookruntime.errors import (
-    ConfigurationError,
     ConnectError,
     RequestTimeout,
     ResponseTooLarge,
     TargetBlocked,
-    TransportError,
 )
 from hookruntime.http import httpx_client
 from hookruntime.http.httpx_client import HttpxClient
@@ -99,11 +97,6 @@ async def test_a_closed_port_is_a_connect_error(client: HttpxClient) -> None:
         await client.post(f"http://127.0.0.1:{port}/hook", {}, b"{}", timeout=2)
 
 
-async def test_posting_before_open_is_a_transport_error() -> None:
-    with pytest.raises(TransportError, match="not open"):
-        await HttpxClient().post("https://example.com/", {}, b"", timeout=1)
-
-
 async def test_the_guard_refuses_loopback_literals_and_names_before_sending() -> None:
     resolver = Answers("127.0.0.1")
     async with LoopbackReceiver() as rx:
@@ -136,13 +129,6 @@ async def test_a_name_is_connected_to_at_the_address_it_resolved_to() -> None:
     assert response.status == 200
     assert rx.received[0].headers["host"] == f"inward.example:{rx.port}"
     assert resolver.asked == ["inward.example"]
-
-
-def test_an_unknown_client_backend_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigurationError, match="http_client must be one of aiohttp, httpx"):
-        HookRuntime(environ={"HOOKRUNTIME_HTTP_CLIENT": "requests"})
-    with pytest.raises(ConfigurationError, match="sender_process"):
-        HookRuntime(http_client="httpx", sender_process=True, environ={})
 
 
 async def test_httpx_mock_intercepts_a_runtimes_queued_delivery_and_blocking_call(

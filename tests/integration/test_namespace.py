@@ -21,12 +21,11 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 import hookruntime.store.namespace as namespace_module
-from hookruntime import ConfigurationError, HookRuntime, SchemaNotCurrent
-from hookruntime.config import Settings
+from hookruntime import HookRuntime, SchemaNotCurrent
 from hookruntime.store import Database, migrate, schema_drift
 from hookruntime.store.engine import async_url
 from hookruntime.store.migrate import MIGRATIONS, require_current
-from hookruntime.store.models import ATTEMPTS, DELIVERIES, EVENTS, ORGS, REGISTRATIONS, metadata
+from hookruntime.store.models import ATTEMPTS, DELIVERIES, EVENTS, ORGS, REGISTRATIONS
 from hookruntime.store.namespace import NAMESPACE, Namespace
 from hookruntime.testing import LoopbackReceiver, eventually
 
@@ -222,34 +221,6 @@ async def test_a_host_history_sharing_alembic_version_keeps_its_row(
     assert await _rows(empty_url, "SELECT version_num FROM alembic_version") == [(HOST_REVISION,)]
 
 
-def test_every_table_index_and_named_constraint_carries_the_prefix() -> None:
-    names = [table.name for table in metadata.tables.values()]
-    for table in metadata.tables.values():
-        names += [index.name for index in table.indexes if index.name is not None]
-        names += [c.name for c in table.constraints if isinstance(c.name, str)]
-    assert names and all(name.startswith(PREFIX) for name in names)
-
-
-def test_a_prefix_other_than_the_imported_one_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="before the import"):
-        Settings.from_env({"HOOKRUNTIME_TABLE_PREFIX": "other_"})
-    assert Settings.from_env({"HOOKRUNTIME_TABLE_PREFIX": PREFIX}).namespace == NAMESPACE
-
-
-@pytest.mark.parametrize(
-    "environ",
-    [
-        {"HOOKRUNTIME_TABLE_PREFIX": "Bad-Prefix"},
-        {"HOOKRUNTIME_TABLE_PREFIX": ""},
-        {"HOOKRUNTIME_TABLE_PREFIX": "", "HOOKRUNTIME_SCHEMA": "public"},
-        {"HOOKRUNTIME_SCHEMA": "my schema"},
-    ],
-)
-def test_a_bad_namespace_is_a_configuration_error(environ: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError):
-        Namespace.from_env(environ).check()
-
-
 _SCRIPT = """
 import json, sys, anyio
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -326,14 +297,6 @@ def test_a_schema_on_sqlite_is_a_configuration_error(tmp_path: Path) -> None:
     )
     assert done.returncode != 0 and "ConfigurationError" in done.stderr
     assert "HOOKRUNTIME_SCHEMA is for PostgreSQL" in done.stderr
-
-
-def test_a_hosts_sqlmodel_metadata_holds_none_of_hookruntimes_tables() -> None:
-    # A host that autogenerates its Alembic history from SQLModel.metadata must not
-    # find hookruntime's tables there (its migration would create them).
-    from sqlmodel import SQLModel
-
-    assert not set(SQLModel.metadata.tables) & set(metadata.tables)
 
 
 async def test_an_install_from_before_moves_into_its_own_schema_with_its_rows(

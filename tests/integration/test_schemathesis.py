@@ -30,6 +30,9 @@ from hookruntime import __version__
 from hookruntime.api.openapi import openapi
 from hookruntime.store.crypto import generate_master_key
 
+# Schemathesis' pytest plugin is off by default (pyproject): importing it imports all of
+# Schemathesis and Hypothesis, which only this module needs.
+pytest_plugins = ["schemathesis.pytest.plugin"]
 PG_HOST = os.environ.get("HOOKRUNTIME_TEST_PG_HOST", "127.0.0.1")
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

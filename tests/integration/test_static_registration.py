@@ -112,24 +112,6 @@ async def test_a_runtime_that_does_not_migrate_writes_no_registration(
         assert await runtime.registrations.list(org="face") == []
 
 
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"WEBHOOK_URL": "http://127.0.0.1:9/"}, "without WEBHOOK_SECRET"),
-        ({"WEBHOOK_TIMEOUT": "ten"}, "WEBHOOK_TIMEOUT='ten' is not a number"),
-        ({"WEBHOOK_MAX_RETRIES": "2.5"}, "is not a whole number"),
-        ({"WEBHOOK_RETRY_DELAY": "-1"}, "0 or more"),
-        ({"WEBHOOK_RETRY_DELAY": "nan"}, "finite"),
-    ],
-)
-def test_bad_settings_fail_at_construction(settings: dict[str, str], message: str) -> None:
-    environ = {**_environ("http://127.0.0.1:9/"), **settings}
-    if "WEBHOOK_SECRET" not in settings and "without" in message:
-        del environ["WEBHOOK_SECRET"]
-    with pytest.raises(ConfigurationError, match=message):
-        HookRuntime("sqlite:///:memory:", environ=environ)
-
-
 async def test_a_secret_the_profile_refuses_fails_the_start(
     tmp_path: Path, master_key: str
 ) -> None:

@@ -11,9 +11,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, inspect, text
 
-from hookruntime import ConfigurationError, HookRuntime, StoreError
-from hookruntime.store import Database, SecretBox, migrate, schema_drift
-from hookruntime.store.crypto import generate_master_key
+from hookruntime import ConfigurationError, HookRuntime
+from hookruntime.store import Database, migrate, schema_drift
 from hookruntime.store.migrate import MIGRATIONS
 from hookruntime.store.namespace import NAMESPACE
 from hookruntime.testing import eventually
@@ -181,24 +180,6 @@ async def test_the_same_models_serve_both_engines(runtime: HookRuntime) -> None:
             await conn.execute(text(f"SELECT count(*) FROM {t('registration_topics')}"))
         ).scalar()
     assert count == 1
-
-
-def test_secret_box_refuses_a_foreign_key() -> None:
-    sealed = SecretBox(generate_master_key()).seal("s3cret")
-    with pytest.raises(StoreError, match="MASTER_KEY differs"):
-        SecretBox(generate_master_key()).open(sealed)
-
-
-@pytest.mark.parametrize("key", ["not base64!", "c2hvcnQ="])
-def test_a_bad_master_key_is_a_configuration_error(key: str) -> None:
-    with pytest.raises(ConfigurationError, match="HOOKRUNTIME_MASTER_KEY"):
-        SecretBox(key)
-
-
-@pytest.mark.parametrize("url", ["mysql://root@localhost/x", "not a url", "redis://localhost"])
-def test_unsupported_database_urls_are_configuration_errors(url: str) -> None:
-    with pytest.raises(ConfigurationError):
-        Database(url)
 
 
 async def test_postgresql_needs_a_master_key(pg_url: str) -> None:

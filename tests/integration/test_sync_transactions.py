@@ -19,7 +19,6 @@ from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session
 
 from hookruntime import StoreError, ValidationError
-from hookruntime.queue.handoff import wake_on_commit
 from hookruntime.store.models import DELIVERIES, EVENTS
 from hookruntime.sync import SyncHookRuntime
 from hookruntime.testing import LoopbackReceiver, Received, Reply
@@ -245,27 +244,6 @@ async def test_thirty_two_threads_emit_each_in_its_own_host_transaction(
     _pause(0.2)
     assert {p.headers["webhook-id"] for p in _posts(receiver)} == committed
     assert _rows(database_url) == (48, 48)
-
-
-def test_a_connection_wakes_once_per_commit_not_on_a_savepoint_or_a_rollback() -> None:
-    engine = create_engine("sqlite://")
-    wakes: list[object] = []
-
-    def listener(conn: object) -> None:
-        wakes.append(conn)
-
-    with engine.connect() as conn:
-        for _ in range(3):  # three emits in one transaction
-            wake_on_commit(conn, listener)
-        conn.begin()
-        conn.begin_nested().commit()
-        assert wakes == []
-        conn.commit()
-        assert len(wakes) == 1
-        conn.begin()
-        conn.rollback()
-        assert len(wakes) == 1
-    engine.dispose()
 
 
 def test_wake_is_harmless_on_a_closed_instance(tmp_path: Path, master_key: str) -> None:

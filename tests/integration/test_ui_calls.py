@@ -9,7 +9,6 @@ from test_ui import ALL, client, runtime_ui, sign_in
 
 from hookruntime import HookRuntime
 from hookruntime.testing import LoopbackReceiver, Reply
-from hookruntime.ui.calls import call_time
 
 pytestmark = pytest.mark.anyio
 __all__ = ["runtime_ui"]
@@ -119,18 +118,6 @@ async def test_a_deny_recorded_by_the_call_is_shown_even_if_the_policy_changed_s
             detail = await http.get(f"/ui/calls/{result.call_id}")
     assert 'id="call-decision">deny<' in detail.text
     assert "failure policy is deny" in detail.text
-
-
-def test_call_time_reads_the_time_out_of_a_call_id() -> None:
-    import time
-
-    from hookruntime.ids import new_id
-
-    before = time.time()
-    moment = call_time(new_id("call"))
-    assert moment is not None and before - 0.01 <= moment <= time.time() + 0.01
-    assert call_time("dlv_01m8npjmvxzmjnakrj5m49tset") is None
-    assert call_time("call_not-a-ulid") is None
 
 
 async def test_topics_page_shows_schema_and_sample(runtime_ui: HookRuntime) -> None:

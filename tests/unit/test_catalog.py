@@ -1,4 +1,4 @@
-"""The catalog the built-in plugins declare: every seed topic, with schemas and samples."""
+"""The catalog the built-in plugins declare: samples from the seeds, schemas, deadlines, names."""
 
 from __future__ import annotations
 
