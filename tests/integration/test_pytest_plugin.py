@@ -3,7 +3,6 @@ file with ``-p hookruntime.pytest_plugin`` under pytester."""
 
 from __future__ import annotations
 
-import base64
 import re
 import textwrap
 import time
@@ -247,14 +246,6 @@ def test_the_readme_examples_of_testing_your_hooks_pass(pytester: pytest.Pyteste
     pytester.makeconftest(conftest)
     pytester.makepyfile(test_hooks=tests)
     pytester.runpytest("-W", "error").assert_outcomes(passed=3)
-
-
-SECRETS = {
-    "standard": "whsec_" + base64.b64encode(b"k" * 24).decode(),
-    "jws": "signature_secret",
-    "servicehook": "servicehook-secret-1234",
-    "envelope": "envelope-secret-with-at-least-32-chars",
-}
 
 
 def test_hook_runtime_options_bring_a_hosts_own_plugin_and_database(

@@ -146,7 +146,7 @@ def test_api_refuses_invalid_requests_with_a_4xx(
     # Every check but "negative data rejected": a mutation that serialisation drops (an
     # empty array for `?status=`, say) leaves a valid request, which that check then calls
     # a failure when it is answered 200. What this pass guards is no 5xx on bad input;
-    # tests/test_api_hostile.py asserts the precise 4xx for each kind of bad input.
+    # tests/integration/test_api_hostile.py asserts the precise 4xx for each kind of bad input.
     case.call_and_validate(
         base_url=base, headers=_auth(key), excluded_checks=[negative_data_rejection]
     )
