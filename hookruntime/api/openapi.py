@@ -1,5 +1,5 @@
 """The OpenAPI document of the API, written beside the route table the app serves, not
-from it: ``tests/test_api_routes.py`` checks that the two describe the same routes."""
+from it: ``tests/integration/test_api_routes.py`` checks that the two describe the same routes."""
 
 from __future__ import annotations
 

@@ -1,0 +1,48 @@
+"""Whether `serve` and `worker` send from a child process: a spare core, the flags, the
+environment, and the native client."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("flag", "environ", "cores", "expected"),
+    [
+        (None, {}, 2, True),  # a core to spare: the sender process
+        (None, {}, 1, False),  # one core: one process
+        (False, {}, 2, False),  # --no-sender-process wins
+        (True, {}, 1, True),  # --sender-process wins
+        (None, {"HOOKRUNTIME_SENDER_PROCESS": "0"}, 2, None),  # the variable is read as set
+        (None, {"HOOKRUNTIME_HTTP_CLIENT": "httpx"}, 2, None),  # the child sends with aiohttp
+    ],
+)
+def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
+    monkeypatch: pytest.MonkeyPatch,
+    flag: bool | None,
+    environ: dict[str, str],
+    cores: int,
+    expected: bool | None,
+) -> None:
+    from hookruntime import commands
+
+    monkeypatch.setattr(commands.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    monkeypatch.setattr(commands.importlib.util, "find_spec", lambda _name: None)  # no pyreqwest
+    assert commands.service_sender_process(flag, environ) is expected
+
+
+def test_the_service_sends_with_the_native_client_in_one_process_where_it_is_installed() -> None:
+    pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
+    from hookruntime import commands
+
+    assert commands.service_sender_process(None, {}) is None
+    assert commands.service_sender_process(None, {"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}) in (
+        True,
+        False,
+    )
+
+
+def test_an_embedded_runtime_stays_one_process_by_default() -> None:
+    from hookruntime import HookRuntime
+
+    assert HookRuntime("sqlite:///:memory:", environ={}).settings.sender_process is False
