@@ -10,7 +10,7 @@ from sqlalchemy import select
 from test_ui import ALL, client, dead_delivery, runtime_ui, sign_in
 
 from hookruntime import HookRuntime
-from hookruntime.store.attempts import MAX_HEADERS, MAX_HEADERS_BYTES, headers_excerpt
+from hookruntime.store.attempts import EXCERPT_MAX_HEADERS, EXCERPT_MAX_BYTES, headers_excerpt
 from hookruntime.store.models import ATTEMPTS
 from hookruntime.testing import LoopbackReceiver, Reply
 
@@ -73,13 +73,13 @@ async def test_a_sender_process_carries_response_headers_to_the_attempt_log(
 
 def test_headers_excerpt_is_bounded_in_count_and_size() -> None:
     many = [(f"X-Header-{i}", "v") for i in range(50)]
-    assert len(json.loads(headers_excerpt(many) or "[]")) == MAX_HEADERS
+    assert len(json.loads(headers_excerpt(many) or "[]")) == EXCERPT_MAX_HEADERS
     huge = [(f"X-Big-{i}", "x" * 5000) for i in range(10)]
     excerpt = headers_excerpt(huge) or ""
-    assert 0 < len(excerpt.encode()) <= MAX_HEADERS_BYTES
+    assert 0 < len(excerpt.encode()) <= EXCERPT_MAX_BYTES
     assert all(len(v) <= 257 for _, v in json.loads(excerpt))
     escaped = headers_excerpt([(f"X-Quoted-{i}", '"\\' * 45) for i in range(20)]) or ""
-    assert 0 < len(escaped.encode()) <= MAX_HEADERS_BYTES  # JSON escapes counted too
+    assert 0 < len(escaped.encode()) <= EXCERPT_MAX_BYTES  # JSON escapes counted too
     assert headers_excerpt([]) is None
     redacted = dict(
         json.loads(headers_excerpt([("Authorization", "Bearer abc"), ("WWW-Authenticate", "x")]))
