@@ -211,7 +211,7 @@ async def _measure(n: int, database_url: str | None, backlog: int, quick: bool) 
     with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
         url = receiver.url("hook")
         ceilings = {}
-        for each in clients.available():
+        for each in clients.measured_backends():
             await _raw(url, min(n, 2000), each)  # warm up both processes: the warm ceiling
             ceilings[each] = round(await _raw(url, n, each), 1)
         raw = ceilings.get(backend) or await _raw(url, n, backend)
