@@ -10,7 +10,7 @@ from sqlalchemy import select
 from test_ui import ALL, client, dead_delivery, runtime_ui, sign_in
 
 from hookruntime import HookRuntime
-from hookruntime.store.attempts import EXCERPT_MAX_HEADERS, EXCERPT_MAX_BYTES, headers_excerpt
+from hookruntime.store.attempts import EXCERPT_MAX_BYTES, EXCERPT_MAX_HEADERS, headers_excerpt
 from hookruntime.store.models import ATTEMPTS
 from hookruntime.testing import LoopbackReceiver, Reply
 
