@@ -1,5 +1,6 @@
-"""The verbs of the ``hookruntime`` command, each a thin layer over the Python API.
-The parser that reaches them is in :mod:`hookruntime.cli`."""
+"""The verbs of the ``hookruntime`` command, each a thin layer over the Python API;
+``serve`` and ``worker`` are in :mod:`hookruntime.service`. The parser that reaches them
+is in :mod:`hookruntime.cli`."""
 
 from __future__ import annotations
 
