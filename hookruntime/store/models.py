@@ -67,7 +67,7 @@ class OrgRow(Stored, table=True):
 
 
 class ApiKeyRow(Stored, table=True):
-    """An API key, stored as the SHA-256 of its secret part; ``prefix`` is public and
+    """An API key, stored as the SHA-256 of the whole key; ``prefix`` is public and
     finds the row without scanning."""
 
     __tablename__ = _name("api_keys")
