@@ -3,7 +3,7 @@
 Every flag falls back to a ``HOOKRUNTIME_*`` environment variable (``--org`` to
 ``HOOKRUNTIME_ORG``, ``--database-url`` to ``HOOKRUNTIME_DATABASE_URL``, …);
 ``--json`` prints machine-readable output. The verbs are in
-:mod:`hookruntime.commands`.
+:mod:`hookruntime.commands`, ``serve`` and ``worker`` in :mod:`hookruntime.service`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,7 @@ from .commands import (
     cmd_registrations_create,
     cmd_registrations_delete,
     cmd_registrations_list,
-    cmd_serve,
     cmd_topics,
-    cmd_worker,
 )
 from .commands import env as _env
 from .config import Settings
@@ -48,6 +46,7 @@ from .errors import (
     ValidationError,
 )
 from .observe.logs import LEVELS, configure_logging
+from .service import cmd_serve, cmd_worker
 
 __all__ = ["main"]
 
@@ -70,7 +69,7 @@ _EXIT: tuple[tuple[type[HookRuntimeError] | tuple[type[HookRuntimeError], ...], 
     (HookRuntimeError, 1),
 )
 
-Handler = Callable[[argparse.Namespace], Awaitable[int]]
+Verb = Callable[[argparse.Namespace], Awaitable[int]]
 
 
 # -- parser ------------------------------------------------------------------------
@@ -113,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     def verb(
         parent: Any,
         name: str,
-        handler: Handler,
+        handler: Verb,
         help: str,
         parents: Sequence[argparse.ArgumentParser] = (),
     ) -> argparse.ArgumentParser:
@@ -337,7 +336,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; every error is one line on stderr and a documented exit code."""
     args = _parser().parse_args(argv)
-    handler: Handler = args.handler
+    handler: Verb = args.handler
     if args.log_format not in ("text", "json"):  # from the environment, unchecked by argparse
         print(f"error: log format must be text or json, not {args.log_format!r}", file=sys.stderr)
         return 2

@@ -19,6 +19,11 @@
         ├── ResponseTooLarge    the response body passed the size cap
         └── TargetBlocked       the receiver's address is not public (SSRF guard)
 
+Two more live beside what raises them: ``hookruntime.workflow.TransitionDenied`` (a
+blocking hook denied a state machine's transition) and ``hookruntime.testing.DrainTimeout``
+(also an ``AssertionError``: deliveries still open when ``drain`` gave up). The
+dashboard's ``Forbidden`` and ``FormError`` never leave it: they become pages.
+
 Lower-level errors are translated with ``raise … from`` so the cause stays visible.
 """
 

@@ -1,4 +1,5 @@
-"""The runtime's own topics: changes to an org's registrations, sent to that org's subscribers.
+"""The runtime's own topics: changes to an org's registrations, and a test event, sent to
+that org's subscribers.
 
 These are core, not plugin content, because the runtime itself emits them
 (``webhook.disabled`` when a receiver keeps failing). Payload names follow the

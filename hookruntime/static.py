@@ -11,7 +11,7 @@ Its guide says to put these in ``.env``::
 With ``WEBHOOK_URL`` set, a runtime that migrates (``serve``, ``worker``, an embedded
 runtime with ``auto_migrate``) creates that registration as it opens, and brings it up to
 date when the settings change. It sends the ``envelope`` profile (``X-Signature-SHA256``)
-for every topic whose default profile that is (the verification plugin's), or for the
+for every queued topic whose default profile that is (the verification plugin's), or for the
 topics listed in ``WEBHOOK_EVENTS``, to org ``WEBHOOK_ORG`` (else ``HOOKRUNTIME_ORG``, else
 ``default``). The retry schedule stays the profile's (1, 2, 4, 8 s) unless
 ``WEBHOOK_MAX_RETRIES`` or ``WEBHOOK_RETRY_DELAY`` is set: then ``MAX_RETRIES`` retries,

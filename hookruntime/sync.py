@@ -48,7 +48,7 @@ __all__ = ["SyncHookRuntime"]
 T = TypeVar("T")
 
 
-class Blocking(Generic[T]):
+class SyncPart(Generic[T]):
     """A part of the control plane (``keys``, ``registrations``, ``deliveries``) whose
     coroutine methods are called from any thread and waited for; same names, same
     arguments, same answers and errors as on :class:`~hookruntime.HookRuntime`."""
@@ -214,19 +214,19 @@ class SyncHookRuntime:
 
     # -- control plane -----------------------------------------------------------
 
-    def _part(self, part: T) -> Blocking[T]:
+    def _part(self, part: T) -> SyncPart[T]:
         if self._portal is None:
             raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
-        return Blocking(self._portal, part)
+        return SyncPart(self._portal, part)
 
     @property
-    def keys(self) -> Blocking[Keys]:
+    def keys(self) -> SyncPart[Keys]:
         return self._part(self.runtime.keys)
 
     @property
-    def registrations(self) -> Blocking[Registrations]:
+    def registrations(self) -> SyncPart[Registrations]:
         return self._part(self.runtime.registrations)
 
     @property
-    def deliveries(self) -> Blocking[Deliveries]:
+    def deliveries(self) -> SyncPart[Deliveries]:
         return self._part(self.runtime.deliveries)

@@ -1,4 +1,7 @@
-"""Field checks shared by the control plane's entry points; each returns a problem or None."""
+"""A registration's field checks, shared by the control plane's entry points: each
+``*_problem`` returns what is wrong with one field or None (``header_problems`` a list);
+:func:`check_registration` runs them all and raises every problem in one
+:class:`~hookruntime.errors.ValidationError`."""
 
 from __future__ import annotations
 

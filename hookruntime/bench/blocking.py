@@ -8,11 +8,10 @@ ten concurrent raw POSTs with the same client, no runtime; (f) under load: 50, 1
 200 calls at a time, each to three receivers (one hangs, one answers in 50 ms, one at
 once) with a 300 ms deadline, for a few seconds: overshoot, calls per second and this
 process's CPU per call (which, unlike the rest, hardly moves with the machine's load);
-(g) single emits
-per second with the default in-process worker and with none.
+(g) single emits per second with the default in-process worker and with none.
 
-Every runtime runs with the default ``workers=1``, in the same loop as the calls, as
-an application embedding it would.
+Every runtime but (g)'s second runs with the default ``workers=1``, in the same loop as
+the calls, as an application embedding it would.
 """
 
 from __future__ import annotations

@@ -23,12 +23,12 @@ from ..http import HttpClient
 from ..http.httpx_client import HttpxClient
 from .stats import ReceiverProcess
 
-__all__ = ["available", "client", "render", "run"]
+__all__ = ["client", "measured_backends", "render", "run"]
 
 CONCURRENCY = 64
 
 
-def available() -> list[str]:
+def measured_backends() -> list[str]:
     """The backends measured: aiohttp, and pyreqwest where it is installed."""
     return ["aiohttp", *(["reqwest"] if importlib.util.find_spec("pyreqwest") else [])]
 
@@ -110,7 +110,7 @@ async def _measure(n: int, repeats: int, work_us: float, backends: list[str]) ->
 def run(
     n: int = 10_000, repeats: int = 3, work_us: float = 0.0, backends: list[str] | None = None
 ) -> dict[str, Any]:
-    return eventloop.run(_measure, n, repeats, work_us, backends or available())
+    return eventloop.run(_measure, n, repeats, work_us, backends or measured_backends())
 
 
 def render(results: dict[str, Any]) -> str:

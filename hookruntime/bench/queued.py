@@ -4,12 +4,13 @@ each HTTP client, in one run, against a loopback receiver in its own process.
 (a) the ceiling: each HTTP client backend posting the same signed bodies, 64 at a time,
 no database; (b) emit -> delivered and recorded on SQLite, by a worker with a sender
 process, by the embedded default (one process, the configured client) and by one process
-on aiohttp; (c) the same on PostgreSQL; (d) enqueue -> first
-attempt latency with idle workers; (e) peak RSS of a worker process (with its sender
-process) draining a large backlog (``--backlog``); (f) (b) with Prometheus metrics off
-and on, alternated, and the ratio; (g) the Celery baseline (``celery_baseline``); (h)
-1, 2 and 3 worker processes on one PostgreSQL backlog (``scaleout``); and the ratios the
-layouts are judged by (``verdict``). ``quick`` runs every part with 300 events.
+on aiohttp; (c) the same on PostgreSQL; (d) enqueue -> first attempt latency with idle
+workers; (e) peak RSS of a worker process (with its sender process) draining a large
+backlog (``--backlog``); (f) (b) with Prometheus metrics off and on, alternated, and the
+ratio; (g) the Celery baseline (``celery_baseline``); (h) 1, 2 and 3 worker processes on
+one PostgreSQL backlog (``scaleout``); and the ratios the layouts are judged by
+(``verdict``). (c) and (h) run only with a PostgreSQL URL, (e) and (f) only where a
+sender process can run. ``quick`` runs every part with 300 events.
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ async def _measure(n: int, database_url: str | None, backlog: int, quick: bool) 
     with ReceiverProcess() as receiver, tempfile.TemporaryDirectory() as folder:
         url = receiver.url("hook")
         ceilings = {}
-        for each in clients.available():
+        for each in clients.measured_backends():
             await _raw(url, min(n, 2000), each)  # warm up both processes: the warm ceiling
             ceilings[each] = round(await _raw(url, n, each), 1)
         raw = ceilings.get(backend) or await _raw(url, n, backend)

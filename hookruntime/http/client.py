@@ -1,9 +1,9 @@
-"""The outbound HTTP client: one small interface, implemented on aiohttp.
-
-aiohttp was chosen by measurement (``hookruntime bench blocking`` prints the raw
-POST latency it adds; on this project's 2-core reference machine aiohttp sent
-~4k req/s at 64 concurrent requests where httpx sent ~300). Everything outside
-this module sees only :class:`HttpClient` and :class:`Response`.
+"""The outbound HTTP client: one small interface (:class:`HttpClient`, :class:`Response`),
+implemented here on aiohttp. The httpx and pyreqwest backends (:mod:`.httpx_client`,
+:mod:`.reqwest_client`) subclass it and keep its outcomes; every backend starts a request
+with :func:`admit`. ``HOOKRUNTIME_HTTP_CLIENT`` chooses the backend (``auto``: pyreqwest
+where installed, else aiohttp); the README's Performance section has the measurements
+behind that default.
 
 With the guard on (the default), each request's host is judged as the client will
 connect to it, names are resolved through :class:`GuardedResolver`, and every socket is

@@ -1,8 +1,8 @@
 """The same outbound client on httpx, for hosts whose tests mock HTTP with pytest-httpx.
 
-Selected with ``HOOKRUNTIME_HTTP_CLIENT=httpx`` (or ``HookRuntime(http_client="httpx")``).
-aiohttp stays the default: it sends about ten times as many requests per second (see
-:mod:`hookruntime.http.client`). This one exists so that a host whose test suite
+Selected with ``HOOKRUNTIME_HTTP_CLIENT=httpx`` (or ``HookRuntime(http_client="httpx")``),
+never by default: aiohttp and pyreqwest send many times as many requests per second (the
+README's Performance section). This one exists so that a host whose test suite
 intercepts outbound HTTP with ``pytest-httpx`` intercepts hookruntime's requests too:
 pytest-httpx patches :class:`httpx.AsyncHTTPTransport`, and every request here goes
 through one.

@@ -3,8 +3,9 @@
 Counters and histograms move once per result batch (the worker writes results in
 batches) and once per blocking call, never per request inside the HTTP client. Queue
 depth, the oldest due delivery's age, disabled registrations, in-flight deliveries and
-breaker states are read when scraped: the database part through one indexed query,
-cached for ``cache`` seconds, so a scrape costs the hot path nothing.
+breaker states are read when scraped: the database part through three counts in one
+connection (the two over deliveries read ``ix_deliveries_next`` only), cached for
+``cache`` seconds, so a scrape costs the hot path nothing.
 """
 
 from __future__ import annotations

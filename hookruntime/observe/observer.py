@@ -1,5 +1,5 @@
-"""The one object the hot paths call into: metrics (when on) and log lines, per batch of
-delivery results and per blocking call."""
+"""The one object the hot paths call into: metrics (when on) and log lines per batch of
+delivery results and per blocking call, and a trace span (when on) per delivery attempt."""
 
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ __all__ = ["AttemptLog", "headers_excerpt"]
 
 log = logging.getLogger("hookruntime.attempts")
 
-MAX_HEADERS = 20
-MAX_HEADERS_BYTES = 2048
+EXCERPT_MAX_HEADERS = 20
+EXCERPT_MAX_BYTES = 2048
 _MAX_VALUE = 256
 _REDACTED = "[redacted]"
 # Values that may carry a credential or a session: the name is kept, the value never.
@@ -32,7 +32,7 @@ _SECRET = re.compile("cookie|auth|token|secret|key|signature|session|password", 
 
 def headers_excerpt(headers: Iterable[tuple[str, str]]) -> str | None:
     """A response's headers as a JSON list of ``[name, value]`` pairs, in order: at most
-    :data:`MAX_HEADERS` of them and :data:`MAX_HEADERS_BYTES` of JSON, long values cut,
+    :data:`EXCERPT_MAX_HEADERS` of them and :data:`EXCERPT_MAX_BYTES` of JSON, long values cut,
     credential-like values (``Set-Cookie``, ``Authorization``, …) redacted. Runs once
     per attempt on the sending path, so it sizes the JSON by estimate, serialises once."""
     kept: list[tuple[str, str]] = []
@@ -44,12 +44,12 @@ def headers_excerpt(headers: Iterable[tuple[str, str]]) -> str | None:
             value = value[:_MAX_VALUE] + "…"
         name = name[:_MAX_VALUE]
         size += len(name) + len(value) + 8  # ["…", "…"],
-        if size > MAX_HEADERS_BYTES or len(kept) == MAX_HEADERS:
+        if size > EXCERPT_MAX_BYTES or len(kept) == EXCERPT_MAX_HEADERS:
             break
         kept.append((name, value))
     while kept:
         text = json.dumps(kept, ensure_ascii=False)
-        if len(text.encode()) <= MAX_HEADERS_BYTES:
+        if len(text.encode()) <= EXCERPT_MAX_BYTES:
             return text
         kept.pop()  # escapes or non-ASCII made it longer than estimated
     return None

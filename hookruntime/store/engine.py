@@ -78,10 +78,11 @@ def asyncpg_dsn(url: URL, database: str | None = None) -> str:
 class Database:
     """An async engine and its session factory for one database URL.
 
-    Every access goes through :meth:`connect`, :meth:`session`, :meth:`begin` or
-    :meth:`transaction`, which raise the database's failures as
-    :class:`~hookruntime.errors.StoreError` (see :mod:`.failures`). A SQLite file is
-    created readable by its owner only: it holds event payloads."""
+    :meth:`connect`, :meth:`session`, :meth:`begin` and :meth:`transaction` raise the
+    database's failures as :class:`~hookruntime.errors.StoreError` (see :mod:`.failures`);
+    ``engine`` used directly does not (the dashboard's and the metrics' reads, and the
+    test helpers', still do so). A SQLite file is created readable by its owner only: it
+    holds event payloads."""
 
     def __init__(self, url: str) -> None:
         self.url, self.dialect = async_url(url)

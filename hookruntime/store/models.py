@@ -1,5 +1,10 @@
-"""The tables. SQLModel classes, so the control plane can use them as objects; the hot
-paths (emit, claim, record attempts) use their ``__table__`` with Core statements.
+"""The tables, declared as SQLModel classes. Every statement, control plane and hot paths
+alike, goes through their Core tables (``REGISTRATIONS``, ``DELIVERIES``, …): no code
+loads a row as an object of these classes.
+
+Each class is named for the row it defines (``RegistrationRow``): the values the rest of
+the package reads from the rows have names of their own (:class:`hookruntime.Registration`,
+``ApiKeyInfo``, ``DeliveryView``).
 
 Times are UTC seconds since the epoch as floats: one representation on SQLite and
 PostgreSQL, cheap to compare in the claim query.
@@ -24,14 +29,14 @@ __all__ = [
     "REGISTRATIONS",
     "REGISTRATION_TOPICS",
     "WORKERS",
-    "ApiKey",
-    "Attempt",
-    "Delivery",
-    "Event",
-    "Org",
-    "Registration",
-    "RegistrationTopic",
-    "WorkerBeat",
+    "ApiKeyRow",
+    "AttemptRow",
+    "DeliveryRow",
+    "EventRow",
+    "OrgRow",
+    "RegistrationRow",
+    "RegistrationTopicRow",
+    "WorkerRow",
     "metadata",
 ]
 
@@ -53,7 +58,7 @@ _SCHEMA = {"schema": NAMESPACE.schema}
 OPEN_DELIVERY = text("next_at IS NOT NULL")
 
 
-class Org(Stored, table=True):
+class OrgRow(Stored, table=True):
     __tablename__ = _name("orgs")
     __table_args__ = _SCHEMA
 
@@ -61,8 +66,8 @@ class Org(Stored, table=True):
     created_at: float
 
 
-class ApiKey(Stored, table=True):
-    """An API key, stored as the SHA-256 of its secret part; ``prefix`` is public and
+class ApiKeyRow(Stored, table=True):
+    """An API key, stored as the SHA-256 of the whole key; ``prefix`` is public and
     finds the row without scanning."""
 
     __tablename__ = _name("api_keys")
@@ -78,7 +83,7 @@ class ApiKey(Stored, table=True):
     revoked_at: float | None = None
 
 
-class Registration(Stored, table=True):
+class RegistrationRow(Stored, table=True):
     """An org's subscription. ``secret``, ``previous_secret`` and ``headers`` hold
     ciphertext (see :mod:`hookruntime.store.crypto`)."""
 
@@ -112,7 +117,7 @@ class Registration(Stored, table=True):
     updated_at: float
 
 
-class RegistrationTopic(Stored, table=True):
+class RegistrationTopicRow(Stored, table=True):
     """One row per (registration, topic): the index that finds who receives a topic."""
 
     __tablename__ = _name("registration_topics")
@@ -125,7 +130,7 @@ class RegistrationTopic(Stored, table=True):
     org_id: str = Field(max_length=64)
 
 
-class Event(Stored, table=True):
+class EventRow(Stored, table=True):
     __tablename__ = _name("events")
     __table_args__: Any = (
         UniqueConstraint("org_id", "idempotency_key", name=_name("uq_events_org_idempotency_key")),
@@ -145,7 +150,7 @@ class Event(Stored, table=True):
     traceparent: str | None = Field(default=None, max_length=55)
 
 
-class Delivery(Stored, table=True):
+class DeliveryRow(Stored, table=True):
     """Event x registration: the unit of retry state."""
 
     __tablename__ = _name("deliveries")
@@ -195,7 +200,7 @@ class Delivery(Stored, table=True):
     delivered_at: float | None = None
 
 
-class Attempt(Stored, table=True):
+class AttemptRow(Stored, table=True):
     """One HTTP try, of a delivery (``delivery_id``) or of a blocking call (``call_id``)."""
 
     __tablename__ = _name("attempts")
@@ -236,7 +241,7 @@ class Attempt(Stored, table=True):
     created_at: float
 
 
-class WorkerBeat(Stored, table=True):
+class WorkerRow(Stored, table=True):
     """A delivery worker that is alive, or was: deliveries leased to one whose heartbeat
     has stopped are taken back without waiting for their leases."""
 
@@ -257,11 +262,11 @@ def _table(model: type[SQLModel]) -> Table:
 
 
 # The Core tables, for statements that skip the ORM.
-ORGS = _table(Org)
-API_KEYS = _table(ApiKey)
-REGISTRATIONS = _table(Registration)
-REGISTRATION_TOPICS = _table(RegistrationTopic)
-EVENTS = _table(Event)
-DELIVERIES = _table(Delivery)
-ATTEMPTS = _table(Attempt)
-WORKERS = _table(WorkerBeat)
+ORGS = _table(OrgRow)
+API_KEYS = _table(ApiKeyRow)
+REGISTRATIONS = _table(RegistrationRow)
+REGISTRATION_TOPICS = _table(RegistrationTopicRow)
+EVENTS = _table(EventRow)
+DELIVERIES = _table(DeliveryRow)
+ATTEMPTS = _table(AttemptRow)
+WORKERS = _table(WorkerRow)

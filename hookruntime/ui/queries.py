@@ -1,7 +1,8 @@
 """Read-only queries of the dashboard, in SQLAlchemy Core over the runtime's tables.
 
 Every list is one indexed, keyset-paginated query scoped by org (newest first over
-``ix_deliveries_org``); counts are capped, never a COUNT(*) over a whole table.
+``ix_deliveries_org``); the counts a page shows are capped, never a COUNT(*) over a whole
+table. Only a bulk retry counts every match, as it goes over them all anyway.
 """
 
 from __future__ import annotations

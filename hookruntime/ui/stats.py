@@ -25,7 +25,7 @@ WINDOWS = {"hour": (3600.0, 12), "day": (86400.0, 24)}
 SAMPLE = 20_000
 
 
-def percentile(values: list[float], share: float) -> float | None:
+def quantile(values: list[float], share: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -50,11 +50,11 @@ class Line:
 
     @property
     def p50(self) -> float | None:
-        return percentile(self.latencies, 0.5)
+        return quantile(self.latencies, 0.5)
 
     @property
     def p95(self) -> float | None:
-        return percentile(self.latencies, 0.95)
+        return quantile(self.latencies, 0.95)
 
     def add(self, status: str) -> None:
         if status in ("delivered", "failed", "dead"):

@@ -199,9 +199,9 @@ async def test_rotation_keeps_the_old_secret_signing_for_a_grace_period(
     async with runtime.database.session() as session:
         from sqlalchemy import select
 
-        from hookruntime.store.models import Registration as Row
+        from hookruntime.store.models import REGISTRATIONS
 
-        row = (await session.execute(select(Row.__table__))).mappings().one()
+        row = (await session.execute(select(REGISTRATIONS))).mappings().one()
     assert runtime.registrations.secrets(row) == [rotated.secret, reg.secret]
     assert runtime.registrations.secrets(row, now=row["previous_secret_until"] + 1) == [
         rotated.secret

@@ -24,19 +24,19 @@ def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
     cores: int,
     expected: bool | None,
 ) -> None:
-    from hookruntime import commands
+    from hookruntime import service
 
-    monkeypatch.setattr(commands.os, "sched_getaffinity", lambda _pid: set(range(cores)))
-    monkeypatch.setattr(commands.importlib.util, "find_spec", lambda _name: None)  # no pyreqwest
-    assert commands.service_sender_process(flag, environ) is expected
+    monkeypatch.setattr(service.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    monkeypatch.setattr(service.importlib.util, "find_spec", lambda _name: None)  # no pyreqwest
+    assert service.service_sender_process(flag, environ) is expected
 
 
 def test_the_service_sends_with_the_native_client_in_one_process_where_it_is_installed() -> None:
     pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
-    from hookruntime import commands
+    from hookruntime import service
 
-    assert commands.service_sender_process(None, {}) is None
-    assert commands.service_sender_process(None, {"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}) in (
+    assert service.service_sender_process(None, {}) is None
+    assert service.service_sender_process(None, {"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}) in (
         True,
         False,
     )

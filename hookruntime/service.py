@@ -1,0 +1,124 @@
+"""The long-running verbs, ``serve`` and ``worker``, and the process layout they run in
+(which HTTP client, whether a sender process beside the worker). The parser that reaches
+them is in :mod:`hookruntime.cli`; the other verbs are in :mod:`hookruntime.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import socket
+from collections.abc import Mapping
+
+import anyio
+
+from .config import Settings
+from .errors import HookRuntimeError
+from .observe import exporting
+from .runtime import HookRuntime
+
+__all__ = ["cmd_serve", "cmd_worker", "service_sender_process"]
+
+log = logging.getLogger("hookruntime.cli")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts, so that a port in use is
+    one clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=2048)  # as uvicorn
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise HookRuntimeError(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def service_sender_process(
+    flag: bool | None, environ: Mapping[str, str] | None = None
+) -> bool | None:
+    """The standalone service's layout, the faster measured (README, Performance): the
+    native client (pyreqwest) in one process where it is installed, else aiohttp sending
+    from a child process when a core is spare. A flag or HOOKRUNTIME_* variable that says
+    otherwise wins; an embedded HookRuntime stays one process unless asked."""
+    env = os.environ if environ is None else environ
+    if flag is not None or "HOOKRUNTIME_SENDER_PROCESS" in env:
+        return flag
+    client = env.get("HOOKRUNTIME_HTTP_CLIENT", "auto")
+    if client == "auto" and importlib.util.find_spec("pyreqwest") is not None:
+        return None  # the native client, in this process
+    if client not in ("auto", "aiohttp"):
+        return None  # the sender process sends with aiohttp
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) >= 2
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .api import create_app
+
+    runtime = HookRuntime(
+        args.database_url,
+        allow_private_targets=args.allow_private_targets,
+        sender_process=service_sender_process(args.sender_process),
+    )
+    if runtime.settings.allow_private_targets:
+        log.warning(
+            "HOOKRUNTIME_ALLOW_PRIVATE_TARGETS is on: receivers on loopback and "
+            "private networks are allowed. Never run like this in production."
+        )
+    port = runtime.settings.port if args.port is None else args.port
+    with _listen(args.host, port) as listening:
+        # Opened here rather than in the app's lifespan: a database that cannot be
+        # reached is then our one-line error, not a logged traceback.
+        async with runtime:
+            bound = listening.getsockname()[1]
+            log.info(
+                "listening on http://%s:%d",
+                args.host,
+                bound,
+                extra={"host": args.host, "port": bound},
+            )
+            # log_config=None: the server's lines go through the tree the CLI configured.
+            config = uvicorn.Config(
+                create_app(runtime, manage_lifecycle=False),
+                host=args.host,
+                port=port,
+                log_config=None,
+                lifespan="on",
+            )
+            await uvicorn.Server(config).serve(sockets=[listening])
+    return 0
+
+
+async def cmd_worker(args: argparse.Namespace) -> int:
+    import signal
+
+    runtime = HookRuntime(
+        args.database_url,
+        workers=max(Settings.from_env().workers if args.workers is None else args.workers, 1),
+        concurrency=args.concurrency,
+        sender_process=service_sender_process(args.sender_process),
+        lease=args.lease,
+        allow_private_targets=args.allow_private_targets,
+    )
+    port = args.metrics_port if runtime.metrics is not None else 0
+    host = runtime.settings.host
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with runtime, exporting(runtime.metrics, port, host):
+            senders = [w.sender_pid for w in runtime.workers if w.sender_pid is not None]
+            beside = f" (sender processes: {', '.join(map(str, senders))})" if senders else ""
+            metrics = f"; metrics on http://{host}:{port}/metrics" if port else ""
+            log.info(
+                "worker %s delivering on %s%s%s",
+                runtime.workers[0].id,
+                runtime.database.dialect,
+                beside,
+                metrics,
+                extra={"worker": runtime.workers[0].id, "metrics_port": port or None},
+            )
+            async for _signal in signals:
+                log.info("stopping: finishing in-flight deliveries")
+                break
+    return 0
