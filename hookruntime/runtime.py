@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -34,7 +33,6 @@ from .http.httpx_client import HttpxClient
 from .keys import Keys
 from .observe import Metrics, Observer
 from .observe.tracing import detect as detect_tracing
-from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
@@ -42,7 +40,7 @@ from .queue.outbox import Outbox
 from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
-from .registrations import Registration, Registrations
+from .registrations import Registrations
 from .static import StaticRegistration
 from .static import apply as apply_static
 from .store.attempts import AttemptLog
@@ -145,19 +143,19 @@ class HookRuntime:
             tasks = await stack.enter_async_context(anyio.create_task_group())
             attempts = AttemptLog(database)
             tasks.start_soon(attempts.run)
+            wakeup = Wakeup()
             registrations = Registrations(
                 database,
                 self.catalog,
                 box,
                 allow_private=self.settings.allow_private_targets,
-                announce=self._announce,
+                wakeup=wakeup,
             )
             keys = Keys(database, self.catalog)
             directory = Directory(database, registrations)
             caller = BlockingCaller(
                 self.catalog, directory, client, attempts, self.breakers, observer=self.observer
             )
-            wakeup = Wakeup()
             deliveries = Deliveries(database, wakeup)
             workers = self._workers(database, directory, client, wakeup)
             # The first worker takes the deliveries this process emits straight from the
@@ -231,7 +229,7 @@ class HookRuntime:
             health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
         )
         return [
-            Worker(database, directory, client, wakeup, worker_settings, self._disabled)
+            Worker(database, directory, client, wakeup, worker_settings)
             for _ in range(settings.workers)
         ]
 
@@ -268,31 +266,6 @@ class HookRuntime:
                         log.info("pruned %d delivered events", pruned)
                 except Exception:
                     log.exception("pruning failed; will try again")
-
-    async def _announce(self, topic: str, registration: Registration) -> None:
-        summary = registration_summary(
-            registration.id,
-            registration.url,
-            list(registration.topics),
-            registration.active,
-            time.time(),
-        )
-        assert self._outbox is not None
-        await self._outbox.publish(topic, [summary], org=registration.org)
-
-    async def _disabled(self, org: str, registration_id: str, summary: dict[str, Any]) -> None:
-        reason = summary.get("reason")
-        log.warning(
-            "registration %s of org %s disabled: %s",
-            registration_id,
-            org,
-            reason,
-            extra={"registration": registration_id, "org": org, "reason": reason},
-        )
-        if self.metrics is not None:
-            self.metrics.disabled.inc()
-        assert self._outbox is not None
-        await self._outbox.publish("webhook.disabled", [summary], org=org)
 
     @staticmethod
     async def _drain(attempts: AttemptLog) -> None:

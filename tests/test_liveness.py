@@ -12,7 +12,6 @@ from itertools import pairwise
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import pytest
 from sqlalchemy import func, insert, select
 
@@ -132,9 +131,7 @@ async def test_a_result_from_a_lost_lease_does_not_change_the_delivery(
         current = worker_module._record(owner, POLICY, None, _outcome(200))
 
         async def write(record: Any) -> None:
-            await write_records(
-                runtime.database, [record], DisablePolicy(), lambda *_: anyio.lowlevel.checkpoint()
-            )
+            await write_records(runtime.database, [record], DisablePolicy())
 
         if late_first:
             await write(late)
@@ -238,7 +235,6 @@ async def test_an_idle_worker_is_woken_through_notify_by_another_runtimes_emit(
             client,
             Wakeup(),
             WorkerSettings(poll=30),
-            on_disabled=lambda *_: anyio.lowlevel.checkpoint(),
         )
         try:
             async with anyio.create_task_group() as group:

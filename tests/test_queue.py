@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
@@ -541,7 +540,6 @@ async def test_a_saturated_registrations_backlog_is_not_rescanned_each_round(
             client,
             Wakeup(),
             settings,
-            on_disabled=lambda *_: anyio.lowlevel.checkpoint(),
         )
         try:
             async with anyio.create_task_group() as group:

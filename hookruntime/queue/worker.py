@@ -14,7 +14,6 @@ import os
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -61,9 +60,6 @@ class WorkerSettings:
     observer: Observer = field(default_factory=Observer)
 
 
-Disabled = Callable[[str, str, dict[str, object]], Awaitable[None]]
-
-
 class Worker:
     """Claims as much as its lanes can use (``concurrency`` plus a few batches), signs
     each request, hands them to the lanes, decides what each outcome means and writes
@@ -77,7 +73,6 @@ class Worker:
         client: HttpClient,
         wakeup: Wakeup,
         settings: WorkerSettings,
-        on_disabled: Disabled,
     ) -> None:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{new_id('w')[-6:]}"
         self._db = database
@@ -85,7 +80,6 @@ class Worker:
         self._directory = directory
         self._wakeup = wakeup
         self._settings = settings
-        self._on_disabled = on_disabled
         self._claimed: dict[str, Claimed] = {}
         # Claimed and not yet given back by the lanes, per registration; at three rounds
         # of its cap (one sending, two waiting or on their way) it gets no more for now.
@@ -396,7 +390,7 @@ class Worker:
         # Shielded: a result taken off the list must reach the database even when the
         # worker is being cancelled, or its delivery would be sent twice.
         with anyio.CancelScope(shield=True):
-            written = await write_records(self._db, batch, self._settings.health, self._on_disabled)
+            written = await write_records(self._db, batch, self._settings.health)
         return written
 
     async def _write_pending(self) -> None:
@@ -415,8 +409,12 @@ class Worker:
             # A retry falls due before the claim loop would next look: wake it to sleep
             # until then (it may be sleeping out the whole poll interval).
             self._wakeup.notify()
-        for org in written.disabled:
-            self._directory.invalidate(org)
+        observer = self._settings.observer
+        for disabled in written.disabled:
+            self._directory.invalidate(disabled.org)
+            observer.disabled(disabled.org, disabled.registration_id, disabled.reason)
+        if any(disabled.notices for disabled in written.disabled):
+            self._wakeup.notify()  # its notices wait for a claim, maybe this worker's
 
     async def _write_each(self, batch: list[Record]) -> Written:
         # One bad result must not take the others with it (they were sent, and would all
