@@ -36,6 +36,7 @@ from .observe.tracing import detect as detect_tracing
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
+from .queue.intake import Intake
 from .queue.outbox import Outbox
 from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
@@ -133,6 +134,7 @@ class HookRuntime:
         if self._stack is not None:
             raise HookRuntimeError("this HookRuntime is already open")
         async with AsyncExitStack() as stack:
+            # The parts in dependency order: each is given, when built, all it uses.
             self.observer.tracing = detect_tracing(self._tracer_provider)
             database = Database(self.settings.database_url)
             stack.push_async_callback(database.dispose)
@@ -157,10 +159,15 @@ class HookRuntime:
                 self.catalog, directory, client, attempts, self.breakers, observer=self.observer
             )
             deliveries = Deliveries(database, wakeup)
-            workers = self._workers(database, directory, client, wakeup)
+            worker_settings = self._worker_settings()
+            intakes = [Intake(wakeup, worker_settings) for _ in range(self.settings.workers)]
             # The first worker takes the deliveries this process emits straight from the
-            # outbox (see Outbox); the others, and other processes, claim them.
-            outbox = Outbox(database, self.catalog, wakeup, workers[0] if workers else None)
+            # outbox, through its intake; the others, and other processes, claim them.
+            outbox = Outbox(database, self.catalog, wakeup, intakes[0] if intakes else None)
+            workers = [
+                Worker(database, directory, client, wakeup, worker_settings, intake)
+                for intake in intakes
+            ]
             self._database, self._attempts, self._keys = database, attempts, keys
             self._registrations, self._caller = registrations, caller
             self._deliveries, self._outbox, self.workers = deliveries, outbox, workers
@@ -216,11 +223,9 @@ class HookRuntime:
         stack.push_async_callback(client.aclose)
         return client
 
-    def _workers(
-        self, database: Database, directory: Directory, client: HttpClient, wakeup: Wakeup
-    ) -> list[Worker]:
+    def _worker_settings(self) -> WorkerSettings:
         settings = self.settings
-        worker_settings = WorkerSettings(
+        return WorkerSettings(
             concurrency=settings.concurrency,
             registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
             lease=settings.lease,
@@ -228,10 +233,6 @@ class HookRuntime:
             observer=self.observer,
             health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
         )
-        return [
-            Worker(database, directory, client, wakeup, worker_settings)
-            for _ in range(settings.workers)
-        ]
 
     async def _start_workers(self, stack: AsyncExitStack, tasks: TaskGroup) -> None:
         if not self.workers:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,10 +26,11 @@ from ..store.fanout import EventRow, Owner, fan_out
 from ..store.orgs import valid_org
 from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
+from .intake import Intake
 from .wake import Wakeup
 from .writers import Own, Writer
 
-__all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
+__all__ = ["MAX_PAYLOAD", "Outbox"]
 
 
 #: Largest serialised ``data`` of one event.
@@ -37,24 +38,10 @@ MAX_PAYLOAD = 1024 * 1024
 MAX_KEY = 200
 
 
-class Dispatcher(Protocol):
-    """A worker in this process that takes new deliveries straight from the outbox."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def lease(self) -> float: ...
-
-    def room(self) -> int: ...
-
-    def accept(self, items: list[Claimed]) -> None: ...
-
-
 class Outbox:
-    """With a ``dispatcher`` (a worker in the same process), new deliveries are written
-    already claimed by it and handed over on commit: the first attempt skips the
-    claim round trip. Should the process die first, their lease
+    """With an ``intake`` (that of a worker in the same process), new deliveries it has
+    room for are written already claimed by its worker and handed over on commit: the
+    first attempt skips the claim round trip. Should the process die first, their lease
     lapses and any worker redoes them. Deliveries of ordered registrations always
     go through the claim, which keeps their order."""
 
@@ -63,12 +50,12 @@ class Outbox:
         database: Database,
         catalog: Catalog,
         wakeup: Wakeup,
-        dispatcher: Dispatcher | None = None,
+        intake: Intake | None = None,
     ) -> None:
         self._db = database
         self._catalog = catalog
         self._wakeup = wakeup
-        self._dispatcher = dispatcher
+        self._intake = intake
         self._handoff = CommitHandOff(self._committed)
 
     async def publish(
@@ -162,8 +149,8 @@ class Outbox:
         return events, now
 
     def _committed(self, direct: list[Claimed], wake: bool = True) -> None:
-        if direct and self._dispatcher is not None:
-            self._dispatcher.accept(direct)
+        if direct and self._intake is not None:
+            self._intake.accept(direct)
         if wake:
             self._wakeup.notify()
 
@@ -178,11 +165,10 @@ class Outbox:
         *,
         claim: bool = True,
     ) -> tuple[int, list[Claimed]]:
-        dispatcher = self._dispatcher if claim else None
+        intake = self._intake if claim else None
         owner = None
-        if dispatcher is not None:
-            lease_until = now + dispatcher.lease
-            owner = Owner(dispatcher.id, lease_until, new_lease_token(), dispatcher.room())
+        if intake is not None:
+            owner = Owner(intake.id, now + intake.lease, new_lease_token(), intake.room())
         postgresql = self._db.dialect == "postgresql"
         count, direct = fan_out(
             writer, org, topic, events, now, postgresql=postgresql, only=only, owner=owner
