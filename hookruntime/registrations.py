@@ -13,21 +13,24 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from .catalog import Catalog
 from .errors import FieldError, NotFoundError, ValidationError
 from .ids import new_id, new_rev
+from .operational import registration_summary
 from .profiles import get_profile
 from .store.crypto import SecretBox
 from .store.engine import Database
 from .store.holds import hold, resume
 from .store.models import REGISTRATION_TOPICS as _TOPICS
 from .store.models import REGISTRATIONS as _REGISTRATIONS
+from .store.notices import write_notice
 from .store.orgs import ensure_org
 from .store.registrations import check_rev, compare_and_set, load, write_topics
 from .validation import check_registration, secret_problem
@@ -99,13 +102,19 @@ class Registration:
         return data
 
 
-#: Called after each committed change with the ``webhook.*`` topic and the registration;
-#: the runtime emits the event to the org's subscribers.
-Announce = Callable[[str, "Registration"], Awaitable[None]]
+class Waker(Protocol):
+    """What wakes this process's idle workers (:class:`hookruntime.queue.wake.Wakeup`)."""
+
+    def notify(self) -> None: ...
 
 
 class Registrations:
-    """``runtime.registrations``: create, get, list, update, delete, rotate_secret."""
+    """``runtime.registrations``: create, get, list, update, delete, rotate_secret.
+
+    Each change writes its ``webhook.created``/``updated``/``deleted`` notice to the
+    org's subscribers in its own transaction (:mod:`hookruntime.store.notices`); on
+    commit, ``wakeup`` (when given) wakes this process's idle workers to deliver it.
+    """
 
     def __init__(
         self,
@@ -114,30 +123,38 @@ class Registrations:
         box: SecretBox,
         allow_private: bool = False,
         *,
-        announce: Announce | None = None,
+        wakeup: Waker | None = None,
     ) -> None:
         self._db = database
         self._catalog = catalog
         self._box = box
         self._allow_private = allow_private
         self._listeners: builtins.list[Callable[[str], None]] = []
-        self._announce = announce
+        self._wakeup = wakeup
 
     def on_change(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(org)`` after every write to one of the org's registrations."""
         self._listeners.append(listener)
 
-    def _changed(self, org: str) -> None:
+    def _changed(self, org: str, notices: int) -> None:
         for listener in self._listeners:
             listener(org)
+        if notices and self._wakeup is not None:
+            self._wakeup.notify()
 
-    async def _announced(self, topic: str, registration: Registration) -> Registration:
-        if self._announce is not None:
-            try:
-                await self._announce(topic, registration)
-            except Exception:  # the change is committed; telling subscribers is best effort
-                log.exception("could not emit %s for %s", topic, registration.id)
-        return registration
+    @staticmethod
+    async def _notice(session: AsyncSession, topic: str, registration: Registration) -> int:
+        """Write ``topic``'s notice of ``registration`` in ``session``'s transaction."""
+        summary = registration_summary(
+            registration.id,
+            registration.url,
+            builtins.list(registration.topics),
+            registration.active,
+            time.time(),
+        )
+        return await session.run_sync(
+            lambda sync: write_notice(sync.connection(), registration.org, topic, summary)
+        )
 
     async def create(
         self,
@@ -206,8 +223,10 @@ class Registrations:
                 )
             await session.execute(insert(_REGISTRATIONS).values(row))
             await write_topics(session, registration_id, org, values["topics"])
-        self._changed(org)
-        return await self._announced("webhook.created", self._view(row, reveal=True))
+            created = self._view(row, reveal=True)
+            notices = await self._notice(session, "webhook.created", created)
+        self._changed(org, notices)
+        return created
 
     async def get(
         self, registration_id: str, *, org: str, scopes: Iterable[str] | None = None
@@ -300,10 +319,10 @@ class Registrations:
                     delete(_TOPICS).where(_TOPICS.c.registration_id == registration_id)
                 )
                 await write_topics(session, registration_id, org, values["topics"])
-        self._changed(org)
-        return await self._announced(
-            "webhook.updated", self._view({**current, **row}, reveal="secret" in changes)
-        )
+            updated = self._view({**current, **row}, reveal="secret" in changes)
+            notices = await self._notice(session, "webhook.updated", updated)
+        self._changed(org, notices)
+        return updated
 
     async def rotate_secret(
         self,
@@ -342,8 +361,10 @@ class Registrations:
                 "updated_at": now,
             }
             await compare_and_set(session, registration_id, org, current["rev"], row)
-        self._changed(org)
-        return await self._announced("webhook.updated", self._view({**current, **row}, reveal=True))
+            rotated = self._view({**current, **row}, reveal=True)
+            notices = await self._notice(session, "webhook.updated", rotated)
+        self._changed(org, notices)
+        return rotated
 
     async def delete(
         self,
@@ -364,8 +385,9 @@ class Registrations:
                     _REGISTRATIONS.c.rev == current["rev"],
                 )
             )
-        self._changed(org)
-        await self._announced("webhook.deleted", self._view({**current, "active": False}))
+            deleted = self._view({**current, "active": False})
+            notices = await self._notice(session, "webhook.deleted", deleted)
+        self._changed(org, notices)
 
     async def secret_matches(self, registration_id: str, *, org: str, secret: str) -> bool:
         """Whether ``secret`` is the registration's current signing secret (compared in

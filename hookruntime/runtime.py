@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -34,15 +33,15 @@ from .http.httpx_client import HttpxClient
 from .keys import Keys
 from .observe import Metrics, Observer
 from .observe.tracing import detect as detect_tracing
-from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
+from .queue.intake import Intake
 from .queue.outbox import Outbox
 from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
-from .registrations import Registration, Registrations
+from .registrations import Registrations
 from .static import StaticRegistration
 from .static import apply as apply_static
 from .store.attempts import AttemptLog
@@ -135,6 +134,7 @@ class HookRuntime:
         if self._stack is not None:
             raise HookRuntimeError("this HookRuntime is already open")
         async with AsyncExitStack() as stack:
+            # The parts in dependency order: each is given, when built, all it uses.
             self.observer.tracing = detect_tracing(self._tracer_provider)
             database = Database(self.settings.database_url)
             stack.push_async_callback(database.dispose)
@@ -145,24 +145,29 @@ class HookRuntime:
             tasks = await stack.enter_async_context(anyio.create_task_group())
             attempts = AttemptLog(database)
             tasks.start_soon(attempts.run)
+            wakeup = Wakeup()
             registrations = Registrations(
                 database,
                 self.catalog,
                 box,
                 allow_private=self.settings.allow_private_targets,
-                announce=self._announce,
+                wakeup=wakeup,
             )
             keys = Keys(database, self.catalog)
             directory = Directory(database, registrations)
             caller = BlockingCaller(
                 self.catalog, directory, client, attempts, self.breakers, observer=self.observer
             )
-            wakeup = Wakeup()
             deliveries = Deliveries(database, wakeup)
-            workers = self._workers(database, directory, client, wakeup)
+            worker_settings = self._worker_settings()
+            intakes = [Intake(wakeup, worker_settings) for _ in range(self.settings.workers)]
             # The first worker takes the deliveries this process emits straight from the
-            # outbox (see Outbox); the others, and other processes, claim them.
-            outbox = Outbox(database, self.catalog, wakeup, workers[0] if workers else None)
+            # outbox, through its intake; the others, and other processes, claim them.
+            outbox = Outbox(database, self.catalog, wakeup, intakes[0] if intakes else None)
+            workers = [
+                Worker(database, directory, client, wakeup, worker_settings, intake)
+                for intake in intakes
+            ]
             self._database, self._attempts, self._keys = database, attempts, keys
             self._registrations, self._caller = registrations, caller
             self._deliveries, self._outbox, self.workers = deliveries, outbox, workers
@@ -218,11 +223,9 @@ class HookRuntime:
         stack.push_async_callback(client.aclose)
         return client
 
-    def _workers(
-        self, database: Database, directory: Directory, client: HttpClient, wakeup: Wakeup
-    ) -> list[Worker]:
+    def _worker_settings(self) -> WorkerSettings:
         settings = self.settings
-        worker_settings = WorkerSettings(
+        return WorkerSettings(
             concurrency=settings.concurrency,
             registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
             lease=settings.lease,
@@ -230,10 +233,6 @@ class HookRuntime:
             observer=self.observer,
             health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
         )
-        return [
-            Worker(database, directory, client, wakeup, worker_settings, self._disabled)
-            for _ in range(settings.workers)
-        ]
 
     async def _start_workers(self, stack: AsyncExitStack, tasks: TaskGroup) -> None:
         if not self.workers:
@@ -268,31 +267,6 @@ class HookRuntime:
                         log.info("pruned %d delivered events", pruned)
                 except Exception:
                     log.exception("pruning failed; will try again")
-
-    async def _announce(self, topic: str, registration: Registration) -> None:
-        summary = registration_summary(
-            registration.id,
-            registration.url,
-            list(registration.topics),
-            registration.active,
-            time.time(),
-        )
-        assert self._outbox is not None
-        await self._outbox.publish(topic, [summary], org=registration.org)
-
-    async def _disabled(self, org: str, registration_id: str, summary: dict[str, Any]) -> None:
-        reason = summary.get("reason")
-        log.warning(
-            "registration %s of org %s disabled: %s",
-            registration_id,
-            org,
-            reason,
-            extra={"registration": registration_id, "org": org, "reason": reason},
-        )
-        if self.metrics is not None:
-            self.metrics.disabled.inc()
-        assert self._outbox is not None
-        await self._outbox.publish("webhook.disabled", [summary], org=org)
 
     @staticmethod
     async def _drain(attempts: AttemptLog) -> None:

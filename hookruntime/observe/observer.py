@@ -1,8 +1,10 @@
 """The one object the hot paths call into: metrics (when on) and log lines per batch of
-delivery results and per blocking call, and a trace span (when on) per delivery attempt."""
+delivery results, per blocking call and per registration disabled for failing, and a trace
+span (when on) per delivery attempt."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from ..queue.records import Record
 
 __all__ = ["Observer"]
+
+log = logging.getLogger("hookruntime")
 
 
 class Observer:
@@ -37,6 +41,18 @@ class Observer:
         """One delivery attempt came back (``record`` None: it was not sent)."""
         if self.tracing is not None:
             self.tracing.attempted(item, record)
+
+    def disabled(self, org: str, registration_id: str, reason: str) -> None:
+        """A registration was disabled for failing (its org's notice is written)."""
+        log.warning(
+            "registration %s of org %s disabled: %s",
+            registration_id,
+            org,
+            reason,
+            extra={"registration": registration_id, "org": org, "reason": reason},
+        )
+        if self.metrics is not None:
+            self.metrics.disabled.inc()
 
     def called(self, org: str, result: CallResult) -> None:
         """A blocking call, finished."""

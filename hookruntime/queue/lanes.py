@@ -1,12 +1,14 @@
 """Sender lanes: send signed requests concurrently, at most ``cap`` at a time per
 registration (so one slow receiver cannot starve the rest), and report what came back.
 They run in the worker's process, or in a sender process of their own
-(:mod:`hookruntime.queue.sender_link`); either way every request a lane takes up is given back
-through ``done``, with its outcome or None when it was not sent. Requests not yet taken
-up when the lanes close are not given back: their leases lapse and they are redone.
+(:mod:`hookruntime.queue.sender_link`); either way every request a lane takes up is passed
+on through ``done`` (to the recorder, :mod:`hookruntime.queue.recorder`), with its
+outcome or None when it was not sent. Requests not yet taken up when the lanes close are
+not passed on: their leases lapse and they are redone.
 
-The worker signs before and decides after, so that a lane spends no more per request
-than the bare client (the README's "Measured design choices" has the numbers).
+The worker signs before and the recorder decides after, so that a lane spends no more
+per request than the bare client (the README's "Measured design choices" has the
+numbers).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..errors import ConnectError, HookRuntimeError, RequestTimeout, ResponseToo
 from ..http import HttpClient
 from ..store.attempts import headers_excerpt
 
-__all__ = ["Done", "Lanes", "Request", "SendResult"]
+__all__ = ["Done", "Lanes", "Request", "SendResult", "Unrecorded"]
 
 log = logging.getLogger("hookruntime.worker")
 _RESPONSE_EXCERPT = 1024
@@ -63,16 +65,48 @@ class SendResult:
 Done = Callable[[int, SendResult | None], None]
 
 
+class Unrecorded:
+    """Requests sent whose results are not yet written, kept under ``limit``: a worker
+    killed at any moment has sent at most that many deliveries that will be sent again.
+    The lanes count each request in as they send it; whoever writes the results counts
+    them out (:meth:`recorded`), and :attr:`recorded_total` is what a sender process's
+    own count is told."""
+
+    def __init__(self, limit: float = float("inf")) -> None:
+        self.limit = limit
+        self.count = 0
+        self.recorded_total = 0
+        self._changed = anyio.Event()
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.limit
+
+    def recorded(self, count: int) -> None:
+        """``count`` results of requests sent were written (or given up on)."""
+        self.count -= count
+        self.recorded_total += count
+        self._changed.set()
+
+    def release(self) -> None:
+        """Wake whoever waits (the lanes are closing)."""
+        self._changed.set()
+
+    async def changed(self) -> None:
+        """Return on the next :meth:`recorded` or :meth:`release`."""
+        if self._changed.is_set():
+            self._changed = anyio.Event()
+        await self._changed.wait()
+
+
 class Lanes:
     """``concurrency`` long-lived lanes draining one queue; a lane whose next request
     belongs to a registration at its cap parks it, and the lane that frees that
     registration's slot sends it next. (Long-lived lanes, not a task per request, which
     costs throughput: see the README's "Measured design choices".)
 
-    With ``unrecorded``, a request is started only while fewer than that many of those
-    sent are unrecorded (under way, or answered and waiting for the worker to write the
-    result, :meth:`recorded`): a worker killed at any moment has sent at most that many
-    deliveries that will be sent again."""
+    With ``unrecorded``, a request is started only while it is not full (requests under
+    way, or answered and waiting for their result to be written)."""
 
     def __init__(
         self,
@@ -81,7 +115,7 @@ class Lanes:
         concurrency: int,
         cap: int,
         done: Done,
-        unrecorded: int | None = None,
+        unrecorded: Unrecorded | None = None,
     ) -> None:
         self._client = client
         self._concurrency = concurrency
@@ -92,25 +126,18 @@ class Lanes:
         self._ready: deque[Request] = deque()
         self._idle: deque[anyio.Event] = deque()
         self._closed = False
-        self._unrecorded = 0
-        self._limit = float("inf") if unrecorded is None else unrecorded
-        self._written = anyio.Event()
+        self._unrecorded = Unrecorded() if unrecorded is None else unrecorded
 
     def put(self, requests: list[Request]) -> None:
         self._ready.extend(requests)
         for _ in range(min(len(requests), len(self._idle))):
             self._idle.popleft().set()
 
-    def recorded(self, count: int) -> None:
-        """The worker wrote (or gave up on) ``count`` results of requests sent here."""
-        self._unrecorded -= count
-        self._written.set()
-
     def close(self) -> None:
         """Start no more sends; ``run`` returns once those under way have finished.
         Requests not started are not given back: their leases are the worker's."""
         self._closed = True
-        self._written.set()
+        self._unrecorded.release()
         while self._idle:
             self._idle.popleft().set()
 
@@ -149,10 +176,9 @@ class Lanes:
 
     async def _send(self, request: Request) -> None:
         outcome = None
-        while self._unrecorded >= self._limit and not self._closed:
-            if self._written.is_set():
-                self._written = anyio.Event()
-            await self._written.wait()
+        unrecorded = self._unrecorded
+        while unrecorded.full and not self._closed:
+            await unrecorded.changed()
         if self._closed:
             pass  # stopping: not sent, its lease is given back with the others
         elif time.time() > request.send_by:
@@ -162,7 +188,7 @@ class Lanes:
                 "delivery %s waited out its lease; it will be claimed again", request.delivery_id
             )
         else:
-            self._unrecorded += 1
+            unrecorded.count += 1
             try:
                 outcome = await self._post(request)
             except anyio.get_cancelled_exc_class():
@@ -172,7 +198,7 @@ class Lanes:
                     "delivery %s failed unexpectedly; its lease will expire", request.delivery_id
                 )
             if outcome is None:
-                self._unrecorded -= 1  # no result to record
+                unrecorded.count -= 1  # no result to record
         self._done(request.key, outcome)
 
     async def _post(self, request: Request) -> SendResult:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,71 +22,26 @@ from ..errors import ConflictError, FieldError, ValidationError
 from ..ids import new_id
 from ..observe.tracing import current_traceparent
 from ..store.engine import Database
-from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATIONS
+from ..store.fanout import NewEvent, Owner, fan_out
 from ..store.orgs import valid_org
 from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
-from .wake import CHANNEL, Wakeup
-from .writers import Own, Writer, inserting
+from .intake import Intake
+from .wake import Wakeup
+from .writers import Own, Writer
 
-__all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
+__all__ = ["MAX_PAYLOAD", "Outbox"]
 
-
-class _Event(NamedTuple):
-    id: str
-    org_id: str
-    topic: str
-    key: str | None
-    payload: str
-    idempotency_key: str | None
-    request_hash: str | None
-    created_at: float
-    traceparent: str | None
-
-
-class _Delivery(NamedTuple):
-    id: str
-    event_id: str
-    registration_id: str
-    org_id: str
-    topic: str
-    key: str | None
-    status: str
-    attempts: int
-    next_at: float
-    lease_until: float | None
-    worker: str | None
-    lease_token: str | None
-    created_at: float
-    updated_at: float
-
-
-_EVENTS = inserting(EVENTS, _Event)
-_DELIVERIES = inserting(DELIVERIES, _Delivery)
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
 MAX_KEY = 200
 
 
-class Dispatcher(Protocol):
-    """A worker in this process that takes new deliveries straight from the outbox."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def lease(self) -> float: ...
-
-    def room(self) -> int: ...
-
-    def accept(self, items: list[Claimed]) -> None: ...
-
-
 class Outbox:
-    """With a ``dispatcher`` (a worker in the same process), new deliveries are written
-    already claimed by it and handed over on commit: the first attempt skips the
-    claim round trip. Should the process die first, their lease
+    """With an ``intake`` (that of a worker in the same process), new deliveries it has
+    room for are written already claimed by its worker and handed over on commit: the
+    first attempt skips the claim round trip. Should the process die first, their lease
     lapses and any worker redoes them. Deliveries of ordered registrations always
     go through the claim, which keeps their order."""
 
@@ -96,12 +50,12 @@ class Outbox:
         database: Database,
         catalog: Catalog,
         wakeup: Wakeup,
-        dispatcher: Dispatcher | None = None,
+        intake: Intake | None = None,
     ) -> None:
         self._db = database
         self._catalog = catalog
         self._wakeup = wakeup
-        self._dispatcher = dispatcher
+        self._intake = intake
         self._handoff = CommitHandOff(self._committed)
 
     async def publish(
@@ -164,7 +118,7 @@ class Outbox:
         org: str,
         keys: Sequence[str | None] | None,
         idempotency: tuple[str, str] | None,
-    ) -> tuple[list[_Event], float]:
+    ) -> tuple[list[NewEvent], float]:
         topic = self._catalog.get_topic(topic_name)
         if topic.blocking:
             raise ValidationError.single(
@@ -179,7 +133,7 @@ class Outbox:
         idempotency_key, request_hash = idempotency or (None, None)
         traceparent = current_traceparent()
         events = [
-            _Event(
+            NewEvent(
                 new_id("evt"),
                 org,
                 topic_name,
@@ -195,8 +149,8 @@ class Outbox:
         return events, now
 
     def _committed(self, direct: list[Claimed], wake: bool = True) -> None:
-        if direct and self._dispatcher is not None:
-            self._dispatcher.accept(direct)
+        if direct and self._intake is not None:
+            self._intake.accept(direct)
         if wake:
             self._wakeup.notify()
 
@@ -205,84 +159,36 @@ class Outbox:
         writer: Writer,
         org: str,
         topic: str,
-        events: list[_Event],
+        events: list[NewEvent],
         now: float,
         only: str | None = None,
         *,
         claim: bool = True,
     ) -> tuple[int, list[Claimed]]:
-        # The write comes first: in a host's SQLite transaction that has not written yet,
-        # a read first would make the write an upgrade, which fails at once when another
-        # connection holds the lock instead of waiting for it.
-        writer.insert(_EVENTS, list(events))
-        query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
-        if only is not None:
-            query = query.where(REGISTRATIONS.c.id == only)
-        receivers = writer.rows(
-            query.join(
-                REGISTRATION_TOPICS, REGISTRATION_TOPICS.c.registration_id == REGISTRATIONS.c.id
-            )
-            .where(
-                REGISTRATION_TOPICS.c.org_id == org,
-                REGISTRATION_TOPICS.c.topic == topic,
-                REGISTRATIONS.c.active.is_(True),
-            )
-            .order_by(REGISTRATIONS.c.id)
+        intake = self._intake if claim else None
+        owner = None
+        if intake is not None:
+            owner = Owner(intake.id, now + intake.lease, new_lease_token(), intake.room())
+        postgresql = self._db.dialect == "postgresql"
+        count, direct = fan_out(
+            writer, org, topic, events, now, postgresql=postgresql, only=only, owner=owner
         )
-        if not receivers:
-            return 0, []
-        dispatcher = self._dispatcher if claim else None
-        room = dispatcher.room() if dispatcher is not None else 0
-        lease_until = now + (dispatcher.lease if dispatcher is not None else 0.0)
-        worker = dispatcher.id if dispatcher is not None else None
-        token = new_lease_token()
-        rows: list[_Delivery] = []
-        direct: list[Claimed] = []
-        mark: str | None
-        for e in events:
-            for rid, ordered in receivers:
-                delivery_id = new_id("dlv")
-                if len(direct) < room and not ordered:
-                    # Handed straight to this process's worker, already claimed by it.
-                    status, due, lease, owner = "delivering", lease_until, lease_until, worker
-                    mark = token
-                    direct.append(
-                        Claimed(
-                            id=delivery_id,
-                            event_id=e.id,
-                            registration_id=rid,
-                            org_id=org,
-                            topic=topic,
-                            attempts=0,
-                            payload=e.payload,
-                            lease_until=lease_until,
-                            lease_token=token,
-                        )
-                    )
-                else:
-                    status, due, lease, owner, mark = "pending", now, None, None, None
-                rows.append(
-                    _Delivery(
-                        delivery_id,
-                        e.id,
-                        rid,
-                        org,
-                        topic,
-                        e.key,
-                        status,
-                        0,
-                        due,
-                        lease,
-                        owner,
-                        mark,
-                        now,
-                        now,
-                    )
-                )
-        writer.insert(_DELIVERIES, rows)
-        if self._db.dialect == "postgresql" and len(direct) < len(rows):
-            writer.execute(f"NOTIFY {CHANNEL}")
-        return len(receivers), direct
+        if owner is None:
+            return count, []
+        return count, [
+            Claimed(
+                id=row.id,
+                event_id=row.event_id,
+                registration_id=row.registration_id,
+                org_id=org,
+                topic=topic,
+                attempts=0,
+                payload=event.payload,
+                lease_until=owner.lease_until,
+                lease_token=owner.lease_token,
+            )
+            for row, event in direct
+        ]
 
     @staticmethod
     def _check(org: str, documents: list[Any], keys: list[str | None]) -> None:

@@ -1,13 +1,13 @@
 """Recording what attempts came to, in batches: delivery state, the attempt log, and each
 registration's health (consecutive failures; disabling one that keeps failing or
-answered 410, and telling its org with ``webhook.disabled``).
+answered 410, and telling its org with ``webhook.disabled``, written in the same
+transaction: :mod:`hookruntime.store.notices`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -28,9 +28,10 @@ from ..store.compiled import Compiled, inserting, updating
 from ..store.engine import Database
 from ..store.holds import hold
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
+from ..store.notices import write_notice
 from .policy import Decision
 
-__all__ = ["DisablePolicy", "Record", "Written", "write_records"]
+__all__ = ["DisablePolicy", "Disabled", "Record", "Written", "write_records"]
 
 log = logging.getLogger("hookruntime.worker")
 
@@ -55,13 +56,22 @@ class Record:
     response_headers: str | None = None
 
 
+class Disabled(NamedTuple):
+    """A registration disabled by a batch, and the deliveries of its org's
+    ``webhook.disabled`` notice, written with it."""
+
+    org: str
+    registration_id: str
+    reason: str
+    notices: int
+
+
 class Written(NamedTuple):
     """What a batch came to: the records that moved their delivery on (not those from a
-    lost lease, nor those whose delivery is gone), and the orgs whose registrations
-    were disabled."""
+    lost lease, nor those whose delivery is gone), and the registrations it disabled."""
 
     applied: list[Record]
-    disabled: list[str]
+    disabled: list[Disabled]
 
 
 @dataclass(frozen=True)
@@ -71,9 +81,6 @@ class DisablePolicy:
 
     failures: int = 50
     seconds: float = 86_400.0
-
-
-Notify = Callable[[str, str, dict[str, object]], Awaitable[None]]
 
 
 class _Finish(NamedTuple):
@@ -134,20 +141,15 @@ _LOG = inserting(ATTEMPTS, _Attempt)
 
 
 async def write_records(
-    database: Database, records: list[Record], health: DisablePolicy, notify: Notify
+    database: Database, records: list[Record], health: DisablePolicy
 ) -> Written:
     """Write one batch. A record whose delivery is gone (its registration deleted while
     it was in flight) is skipped alone; one from a lost lease is logged, not applied."""
     now = time.time()
-    applied, disabled = await database.transaction(lambda conn: _write(conn, records, health, now))
-    for org, registration_id, summary in disabled:
-        await notify(org, registration_id, summary)
-    return Written(applied, [org for org, _, _ in disabled])
+    return await database.transaction(lambda conn: _write(conn, records, health, now))
 
 
-def _write(
-    conn: Connection, records: list[Record], health: DisablePolicy, now: float
-) -> tuple[list[Record], list[tuple[str, str, dict[str, object]]]]:
+def _write(conn: Connection, records: list[Record], health: DisablePolicy, now: float) -> Written:
     changed = _FINISH.run(
         conn,
         [
@@ -189,7 +191,7 @@ def _write(
             for r in logged
         ],
     )
-    return applied, _health(conn, applied, health, now)
+    return Written(applied, _health(conn, applied, health, now))
 
 
 def _sort_out(conn: Connection, records: list[Record]) -> tuple[list[Record], list[Record]]:
@@ -221,7 +223,7 @@ def _sort_out(conn: Connection, records: list[Record]) -> tuple[list[Record], li
 
 def _health(
     conn: Connection, records: list[Record], health: DisablePolicy, now: float
-) -> list[tuple[str, str, dict[str, object]]]:
+) -> list[Disabled]:
     streaks: dict[str, tuple[int, float | None, bool]] = {}
     gone: dict[str, str] = {}
     for r in records:  # in completion order: a success resets the streak
@@ -273,9 +275,7 @@ def _health(
     return [entry for entry in disabled if entry is not None]
 
 
-def _disable(
-    conn: Connection, registration_id: str, reason: str, now: float
-) -> tuple[str, str, dict[str, object]] | None:
+def _disable(conn: Connection, registration_id: str, reason: str, now: float) -> Disabled | None:
     row = (
         conn.execute(select(REGISTRATIONS).where(REGISTRATIONS.c.id == registration_id))
         .mappings()
@@ -290,4 +290,7 @@ def _disable(
     )
     conn.execute(hold(registration_id))
     summary = registration_summary(row["id"], row["url"], list(row["topics"]), False, now, reason)
-    return row["org_id"], registration_id, summary
+    org = row["org_id"]
+    return Disabled(
+        org, registration_id, reason, write_notice(conn, org, "webhook.disabled", summary, now)
+    )

@@ -19,7 +19,7 @@ from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..http import HttpClient
-from .lanes import Lanes, Request, SendResult
+from .lanes import Lanes, Request, SendResult, Unrecorded
 from .sender_link import HEARTBEAT, PEER_GONE, SenderSettings, receive, result_frame, send
 
 __all__ = ["main"]
@@ -76,7 +76,7 @@ async def _sending(stream: SocketStream) -> None:
                 await send(stream, [])
 
     # Sent and unrecorded: a round under way and a round on its way back to be written.
-    unrecorded = 2 * settings.concurrency
+    unrecorded = Unrecorded(2 * settings.concurrency)
     lanes = Lanes(
         client, concurrency=settings.concurrency, cap=settings.cap, done=done, unrecorded=unrecorded
     )
@@ -97,7 +97,7 @@ async def _sending(stream: SocketStream) -> None:
                 if message is None:
                     break
                 if isinstance(message, int):
-                    lanes.recorded(message)
+                    unrecorded.recorded(message)
                     continue
                 lanes.put([Request(*values) for values in message])
             lanes.close()

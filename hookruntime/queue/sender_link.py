@@ -36,7 +36,7 @@ from anyio.abc import Process, SocketStream, TaskStatus
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ..errors import HookRuntimeError
-from .lanes import Done, Request, SendResult
+from .lanes import Done, Request, SendResult, Unrecorded
 
 __all__ = ["HEARTBEAT", "PEER_GONE", "RemoteLanes", "SenderSettings", "receive", "send"]
 
@@ -163,26 +163,25 @@ def result_frame(o: SendResult) -> tuple[Any, ...]:
 
 class RemoteLanes:
     """The worker's end: takes requests as :class:`~hookruntime.queue.lanes.Lanes` does
-    and gives each back through ``done`` when its sender process reports it."""
+    and passes each on through ``done`` when its sender process reports it; tells the
+    sender process what ``unrecorded`` counts out, which its own lanes wait for."""
 
-    def __init__(self, settings: SenderSettings, done: Done) -> None:
+    def __init__(
+        self, settings: SenderSettings, done: Done, unrecorded: Unrecorded | None = None
+    ) -> None:
         self._settings = settings
         self._done = done
         self._pending: list[Request] = []
         self._more = anyio.Event()
         self._closing = False
         self._given: set[int] = set()
-        self._recorded = 0
+        self._unrecorded = Unrecorded() if unrecorded is None else unrecorded
+        self._told = 0
         #: The sender process's id while one runs.
         self.pid: int | None = None
 
     def put(self, requests: list[Request]) -> None:
         self._pending.extend(requests)
-        self._more.set()
-
-    def recorded(self, count: int) -> None:
-        """Tell the sender ``count`` results it sent were written (see Lanes)."""
-        self._recorded += count
         self._more.set()
 
     def close(self) -> None:
@@ -257,6 +256,7 @@ class RemoteLanes:
             ready()
             async with anyio.create_task_group() as group:
                 group.start_soon(self._forward, stream)
+                group.start_soon(self._relay)
                 await self._collect(reader)
                 group.cancel_scope.cancel()
         except* _SENDER_LOST:
@@ -284,12 +284,19 @@ class RemoteLanes:
             if requests:
                 self._given.update(request.key for request in requests)
                 await send(stream, [request_frame(request) for request in requests])
-            if self._recorded:
-                count, self._recorded = self._recorded, 0
+            recorded = self._unrecorded.recorded_total
+            if recorded != self._told:
+                count, self._told = recorded - self._told, recorded
                 await send(stream, count)
             if self._closing and not self._pending:
                 await send(stream, None)
                 return
+
+    async def _relay(self) -> None:
+        # Results written are news for the sender process: one frame carries them.
+        while True:
+            self._more.set()
+            await self._unrecorded.changed()
 
     async def _collect(self, reader: BufferedByteReceiveStream) -> None:
         """Report outcomes until the sender closes, or until it has been silent for

@@ -25,10 +25,10 @@ import anyio.to_thread
 import asyncpg
 
 from ..store.engine import Database, asyncpg_dsn
+from ..store.fanout import CHANNEL
 
 __all__ = ["CHANNEL", "SQLITE_WATCH", "Dues", "Wakeup", "listen", "watch_sqlite"]
 
-CHANNEL = "hookruntime_deliveries"
 log = logging.getLogger("hookruntime.worker")
 
 #: Seconds between two reads of SQLite's ``data_version``.

@@ -15,7 +15,7 @@ import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, Select, Table, text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
@@ -24,47 +24,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..errors import StoreError, ValidationError
-from ..store import compiled
+from ..store.writing import Inserting, Own, Writer, inserting
 
 __all__ = ["DBAPI", "Inserting", "Own", "Through", "Writer", "inserting", "writer_for"]
-
-
-class Inserting(NamedTuple):
-    """An INSERT of ``columns`` into ``table``; ``fast`` runs it on the runtime's own
-    connections."""
-
-    table: Table
-    columns: tuple[str, ...]
-    fast: compiled.Rows[Any]
-
-
-def inserting(table: Table, row: type[tuple[Any, ...]]) -> Inserting:
-    """An INSERT of the columns the ``NamedTuple`` type ``row`` names."""
-    return Inserting(table, compiled.columns_of(row), compiled.inserting(table, row))
-
-
-class Writer(Protocol):
-    def rows(self, query: Select[Any]) -> Sequence[Any]: ...
-
-    def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None: ...
-
-    def execute(self, sql: str) -> None: ...
-
-
-class Own:
-    """A connection of the runtime's own database."""
-
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-
-    def rows(self, query: Select[Any]) -> Sequence[Any]:
-        return self._conn.execute(query).all()
-
-    def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None:
-        what.fast.run(self._conn, rows)
-
-    def execute(self, sql: str) -> None:
-        self._conn.execute(text(sql))
 
 
 class Through:

@@ -53,3 +53,21 @@ def test_the_control_plane_loads_neither_path(path: str) -> None:
 def test_the_core_does_not_load_the_vendor_plugins() -> None:
     core = ("hookruntime", "hookruntime.runtime", "hookruntime.api", "hookruntime.cli")
     assert _under(_loaded(*core), "plugins") == []
+
+
+# The queued path reads in one direction: each part loads only what comes after it.
+DOWNSTREAM = {
+    "hookruntime.queue.intake": ("worker", "recorder", "outbox", "sender_link"),
+    "hookruntime.queue.outbox": ("worker", "recorder", "sender_link"),
+    "hookruntime.queue.lanes": ("worker", "recorder", "intake", "outbox"),
+    "hookruntime.queue.sender_link": ("worker", "recorder", "intake", "outbox"),
+    "hookruntime.queue.recorder": ("worker", "outbox", "sender_link"),
+    "hookruntime.queue.records": ("worker", "recorder", "intake", "outbox", "lanes"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(DOWNSTREAM))
+def test_a_part_of_the_queued_path_does_not_load_those_before_it(module: str) -> None:
+    loaded = _loaded(module)
+    before = [f"hookruntime.queue.{name}" for name in DOWNSTREAM[module]]
+    assert [m for m in loaded if m in before] == []

@@ -10,16 +10,15 @@ from itertools import pairwise
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import pytest
 from sqlalchemy import func, insert, select
 
-import hookruntime.queue.worker as worker_module
 from hookruntime import HookRuntime
 from hookruntime.http import HttpClient
 from hookruntime.profiles import RetryPolicy
 from hookruntime.queue.claim import claim
 from hookruntime.queue.lanes import SendResult
+from hookruntime.queue.recorder import record_of
 from hookruntime.queue.records import DisablePolicy, write_records
 from hookruntime.queue.wake import Wakeup
 from hookruntime.queue.worker import Worker, WorkerSettings
@@ -109,13 +108,11 @@ async def test_a_result_from_a_lost_lease_does_not_change_the_delivery(
         [lost] = await claim(runtime.database, "stalled", 10, now, lease=1)
         # Its lease runs out; another worker claims the delivery and delivers it.
         [owner] = await claim(runtime.database, "owner", 10, now + 2, lease=60)
-        late = worker_module._record(lost, POLICY, None, _outcome(503))
-        current = worker_module._record(owner, POLICY, None, _outcome(200))
+        late = record_of(lost, POLICY, None, _outcome(503))
+        current = record_of(owner, POLICY, None, _outcome(200))
 
         async def write(record: Any) -> None:
-            await write_records(
-                runtime.database, [record], DisablePolicy(), lambda *_: anyio.lowlevel.checkpoint()
-            )
+            await write_records(runtime.database, [record], DisablePolicy())
 
         if late_first:
             await write(late)
@@ -219,7 +216,6 @@ async def test_an_idle_worker_is_woken_through_notify_by_another_runtimes_emit(
             client,
             Wakeup(),
             WorkerSettings(poll=30),
-            on_disabled=lambda *_: anyio.lowlevel.checkpoint(),
         )
         try:
             async with anyio.create_task_group() as group:

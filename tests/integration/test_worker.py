@@ -8,7 +8,6 @@ import time
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import pytest
 
 import hookruntime.queue.worker as worker_module
@@ -153,7 +152,6 @@ async def test_a_saturated_registrations_backlog_is_not_rescanned_each_round(
             client,
             Wakeup(),
             settings,
-            on_disabled=lambda *_: anyio.lowlevel.checkpoint(),
         )
         try:
             async with anyio.create_task_group() as group:

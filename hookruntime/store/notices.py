@@ -1,0 +1,31 @@
+"""The runtime's own notices (``webhook.created``, ``webhook.disabled``, …) to an org's
+subscribers, written in the transaction of the change they tell of: a change that rolls
+back leaves no notice, and one that commits always has its notice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..ids import new_id
+from .fanout import NewEvent, fan_out
+from .writing import Own
+
+__all__ = ["write_notice"]
+
+
+def write_notice(
+    conn: Connection, org: str, topic: str, data: dict[str, Any], now: float | None = None
+) -> int:
+    """Write one ``topic`` event carrying ``data`` and its deliveries, all ``pending``
+    for a claim, through ``conn`` (in a transaction); the number of deliveries."""
+    at = time.time() if now is None else now
+    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    event = NewEvent(new_id("evt"), org, topic, None, payload, None, None, at, None)
+    postgresql = conn.dialect.name == "postgresql"
+    count, _ = fan_out(Own(conn), org, topic, [event], at, postgresql=postgresql)
+    return count
