@@ -27,7 +27,7 @@ from ..http import DEFAULT_MAX_BODY, HttpClient
 from ..ids import new_id
 from ..observe import Observer
 from ..profiles.base import compact_json
-from ..store.attempts import AttemptLog
+from ..store.attempts import AttemptLog, CallAttempt
 from ..targets import Directory, Target
 from .answer import InvalidAnswer, read_answer
 from .breaker import Breakers
@@ -71,7 +71,7 @@ class _Call:
         self.raw = _encoded(data)
         self.end = end
         self.outcomes: list[Outcome | None] = [None] * len(targets)
-        self.rows: list[dict[str, Any]] | None = []
+        self.rows: list[CallAttempt] | None = []
         self.decided: asyncio.Future[None] | None = None
         self.extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
 
@@ -168,7 +168,7 @@ class BlockingCaller:
             # dashboard shows the call as it was decided, not as re-derived later.
             rows, call.rows = call.rows, None
             if rows:
-                rows[0]["call_detail"] = _detail(result, budget, deadline)
+                rows[0] = rows[0]._replace(call_detail=_detail(result, budget, deadline))
                 self._attempts.extend(rows)
         self._observer.called(org, result)
         return result
@@ -321,19 +321,19 @@ class BlockingCaller:
         return Outcome(rid, "ok", status, latency, None, number, patch=answer.patch), False
 
     def _log(self, call: _Call, target: Target, outcome: Outcome) -> None:
-        row = {
-            "org_id": target.org,
-            "registration_id": target.registration_id,
-            "call_id": call.id,
-            "topic": call.topic.name,
-            "number": max(outcome.attempts, 1),
-            "outcome": outcome.status,
-            "status_code": outcome.http_status,
-            "latency_ms": outcome.latency * 1000,
-            "error": (outcome.detail or "")[:1000] or None,
-            "created_at": time.time(),
-            "call_detail": None,  # every row of a batch insert has the same columns
-        }
+        row = CallAttempt(
+            target.org,
+            target.registration_id,
+            call.id,
+            call.topic.name,
+            max(outcome.attempts, 1),
+            outcome.status,
+            outcome.http_status,
+            outcome.latency * 1000,
+            (outcome.detail or "")[:1000] or None,
+            None,
+            time.time(),
+        )
         if call.rows is None:
             self._attempts.extend((row,))
         else:
