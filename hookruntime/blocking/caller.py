@@ -39,6 +39,8 @@ __all__ = ["BlockingCaller"]
 
 #: A retry needs this much time left beyond what the first try took.
 _RETRY_MARGIN = 0.010
+#: One encoder for every call's detail (json.dumps with an option builds one per call).
+_DETAIL = json.JSONEncoder(ensure_ascii=False)
 
 
 class _Call:
@@ -68,7 +70,7 @@ class _Call:
         self.topic = topic
         self.targets = targets
         self.data = data
-        self.raw = _encoded(data)
+        self.raw = _encoded(data) if targets else None
         self.end = end
         self.outcomes: list[Outcome | None] = [None] * len(targets)
         self.rows: list[CallAttempt] | None = []
@@ -351,7 +353,7 @@ def _detail(result: CallResult | None, budget: float, requested: float | None) -
         detail["reason"] = result.reason
         detail["partial"] = result.partial
         detail["conflicts"] = [c.to_dict() for c in result.conflicts]
-    return json.dumps(detail, ensure_ascii=False)
+    return _DETAIL.encode(detail)
 
 
 def _budget(topic: Topic, deadline: float | None) -> float:
