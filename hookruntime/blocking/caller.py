@@ -8,6 +8,7 @@ import asyncio
 import json
 import math
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,8 @@ from ..errors import (
 from ..http import DEFAULT_MAX_BODY, HttpClient
 from ..ids import new_id
 from ..observe import Observer
-from ..store.attempts import AttemptLog
+from ..profiles.base import compact_json
+from ..store.attempts import AttemptLog, CallAttempt
 from ..targets import Directory, Target
 from .answer import InvalidAnswer, read_answer
 from .breaker import Breakers
@@ -37,6 +39,55 @@ __all__ = ["BlockingCaller"]
 
 #: A retry needs this much time left beyond what the first try took.
 _RETRY_MARGIN = 0.010
+#: One encoder for every call's detail (json.dumps with an option builds one per call).
+_DETAIL = json.JSONEncoder(ensure_ascii=False)
+
+
+class _Call:
+    """One call under way: what its receivers' attempts share.
+
+    ``end`` is on the event loop's clock. ``rows`` holds the attempt rows until the call
+    is decided (None after: rows of receivers that unwind later are recorded as they
+    come). ``decided`` is set once nothing still running can change the result."""
+
+    __slots__ = (
+        "data",
+        "decided",
+        "end",
+        "extra",
+        "id",
+        "outcomes",
+        "raw",
+        "rows",
+        "targets",
+        "topic",
+    )
+
+    def __init__(
+        self, call_id: str, topic: Topic, targets: tuple[Target, ...], data: Any, end: float
+    ) -> None:
+        self.id = call_id
+        self.topic = topic
+        self.targets = targets
+        self.data = data
+        self.raw = _encoded(data) if targets else None
+        self.end = end
+        self.outcomes: list[Outcome | None] = [None] * len(targets)
+        self.rows: list[CallAttempt] | None = []
+        self.decided: asyncio.Future[None] | None = None
+        self.extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
+
+    def arrived(self, index: int, outcome: Outcome) -> None:
+        self.outcomes[index] = outcome
+        decided = self.decided
+        if decided is not None and not decided.done() and _decided(self):
+            decided.set_result(None)
+
+
+def _settle(decided: asyncio.Future[None]) -> None:
+    """The call's deadline: whatever is still running no longer counts."""
+    if not decided.done():
+        decided.set_result(None)
 
 
 class BlockingCaller:
@@ -54,12 +105,10 @@ class BlockingCaller:
         self._directory = directory
         self._client = client
         self._attempts = attempts
-        #: Attempt rows of the calls under way, written once each call is decided.
-        self._held: dict[str, list[dict[str, Any]]] = {}
         self.breakers = breakers or Breakers()
         self._max_body = max_body
         self._observer = observer or Observer()
-        self._unwinding: set[asyncio.Task[Outcome]] = set()
+        self._unwinding: set[asyncio.Task[None]] = set()
 
     async def call(
         self,
@@ -70,9 +119,11 @@ class BlockingCaller:
         deadline: float | None = None,
         only: str | None = None,
     ) -> CallResult:
-        run = partial(self._call, topic_name, data, org=org, deadline=deadline, only=only)
         tracing = self._observer.tracing
-        return await (run() if tracing is None else tracing.call(topic_name, org, run))
+        if tracing is None:
+            return await self._call(topic_name, data, org=org, deadline=deadline, only=only)
+        run = partial(self._call, topic_name, data, org=org, deadline=deadline, only=only)
+        return await tracing.call(topic_name, org, run)
 
     async def _call(
         self,
@@ -99,89 +150,57 @@ class BlockingCaller:
         targets = await self._directory.targets(org, topic_name)
         if only is not None:  # a test call of one registration
             targets = tuple(t for t in targets if t.registration_id == only)
-        call_id = new_id("call")
-        end = anyio.current_time() + budget - (time.perf_counter() - started)
-        outcomes: list[Outcome | None] = [None] * len(targets)
-        held = self._held[call_id] = []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + budget - (time.perf_counter() - started)
+        call = _Call(new_id("call"), topic, targets, data, end)
         result: CallResult | None = None
         try:
-            if len(targets) == 1:  # nothing to fan out: spare the tasks
+            if len(targets) == 1:  # nothing to fan out: spare the task and the timer
                 with anyio.move_on_at(end):
-                    outcomes[0] = await self._attempt(topic, targets[0], call_id, data, end)
+                    await self._attempt(call, 0)
             elif targets:
-                await self._fan_out(topic, targets, call_id, data, end, outcomes)
+                await self._fan_out(call, loop)
             finished = [
-                outcome or self._unfinished(topic, target, call_id, end)
-                for target, outcome in zip(targets, outcomes, strict=True)
+                outcome or self._unfinished(call, index)
+                for index, outcome in enumerate(call.outcomes)
             ]
-            result = _reduce(topic, targets, finished, call_id, data, time.perf_counter() - started)
+            result = _reduce(topic, targets, finished, call.id, data, time.perf_counter() - started)
         finally:
             # The decision, conflicts and deadline go with the call's first row, so the
-            # dashboard shows the call as it was decided, not as re-derived later. (Rows of
-            # receivers that unwind after the call returned are recorded as they come.)
-            del self._held[call_id]
-            if held:
-                held[0]["call_detail"] = _detail(result, budget, deadline)
-            for row in held:
-                self._attempts.record(**row)
+            # dashboard shows the call as it was decided, not as re-derived later.
+            rows, call.rows = call.rows, None
+            if rows:
+                rows[0] = rows[0]._replace(call_detail=_detail(result, budget, deadline))
+                self._attempts.extend(rows)
         self._observer.called(org, result)
         return result
 
-    async def _fan_out(
-        self,
-        topic: Topic,
-        targets: tuple[Target, ...],
-        call_id: str,
-        data: Any,
-        end: float,
-        outcomes: list[Outcome | None],
-    ) -> None:
-        """Fill ``outcomes`` until every receiver answered, the result is decided, or
-        the deadline passes. Attempts still running then are cancelled and left to
-        unwind on their own: the call returns at its deadline, not after its
-        connections are torn down, which under load (hundreds of calls reaching their
-        deadline together) delayed the return by many times the work of the call."""
-        loop = asyncio.get_running_loop()
-        decided: asyncio.Future[None] = loop.create_future()
-
-        def done(index: int, task: asyncio.Task[Outcome]) -> None:
-            if task.cancelled():
-                return
-            error = task.exception()  # taken even when unwanted, or asyncio logs it
-            if decided.done():
-                return
-            if error is not None:
-                decided.set_exception(error)
-            else:
-                outcomes[index] = task.result()
-                if _decided(topic, targets, outcomes):
-                    decided.set_result(None)
-
-        tasks = []
-        for index, target in enumerate(targets):
-            task = loop.create_task(self._attempt(topic, target, call_id, data, end))
-            task.add_done_callback(partial(done, index))
-            tasks.append(task)
+    async def _fan_out(self, call: _Call, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait until every receiver answered, the result is decided, or the deadline
+        passes, whichever comes first. The deadline is one timer for the whole call.
+        Attempts still running then are cancelled and left to unwind after the call has
+        returned: under load (hundreds of calls reaching their deadline together)
+        waiting for connections to be torn down delayed each return by many times the
+        work of the call, and a cancel scope per call cost more than the rest of it."""
+        call.decided = decided = loop.create_future()
+        tasks = [loop.create_task(self._attempt(call, index)) for index in range(len(call.targets))]
+        timer = loop.call_at(call.end, _settle, decided)
         try:
-            with anyio.move_on_at(end):
-                await decided
+            await decided
         finally:
-            for index, task in enumerate(tasks):
-                if task.done():
-                    # Finished, but its done callback (scheduled, not yet run) came late.
-                    late = outcomes[index] is None and not task.cancelled()
-                    if late and task.exception() is None:
-                        outcomes[index] = task.result()
-                else:
+            timer.cancel()
+            for task in tasks:
+                if not task.done():
                     task.cancel()
                     # Held until it has unwound: the loop keeps only weak references.
                     self._unwinding.add(task)
                     task.add_done_callback(self._unwinding.discard)
 
-    def _unfinished(self, topic: Topic, target: Target, call_id: str, end: float) -> Outcome:
+    def _unfinished(self, call: _Call, index: int) -> Outcome:
         """The outcome of a receiver still running when the call ended."""
+        target = call.targets[index]
         breaker = self.breakers[target.registration_id]
-        if anyio.current_time() >= end:
+        if asyncio.get_running_loop().time() >= call.end:
             breaker.record(False)
             outcome = Outcome(
                 target.registration_id, "timeout", detail="no answer before the call's deadline"
@@ -191,19 +210,28 @@ class BlockingCaller:
             outcome = Outcome(
                 target.registration_id, "cancelled", detail="the result was already decided"
             )
-        self._log(topic, target, call_id, outcome)
+        self._log(call, target, outcome)
         return outcome
 
-    async def _attempt(
-        self, topic: Topic, target: Target, call_id: str, data: Any, end: float
-    ) -> Outcome:
-        run = partial(self._attempt_untraced, topic, target, call_id, data, end)
+    async def _attempt(self, call: _Call, index: int) -> None:
+        """Receiver ``index``'s part in the call, its outcome put in its place."""
+        target = call.targets[index]
         tracing = self._observer.tracing
-        return await (run() if tracing is None else tracing.receiver(target.registration_id, run))
+        try:
+            if tracing is None:
+                outcome = await self._tries(call, target)
+            else:
+                run = partial(self._tries, call, target)
+                outcome = await tracing.receiver(target.registration_id, run)
+        except Exception as exc:  # a fault here, not the receiver's: the caller raises it
+            if call.decided is None:
+                raise
+            if not call.decided.done():
+                call.decided.set_exception(exc)
+            return
+        call.arrived(index, outcome)
 
-    async def _attempt_untraced(
-        self, topic: Topic, target: Target, call_id: str, data: Any, end: float
-    ) -> Outcome:
+    async def _tries(self, call: _Call, target: Target) -> Outcome:
         breaker = self.breakers[target.registration_id]
         if not breaker.allow():
             outcome = Outcome(
@@ -211,34 +239,35 @@ class BlockingCaller:
                 "circuit_open",
                 detail="circuit open after repeated failures; not called",
             )
-            self._log(topic, target, call_id, outcome)
+            self._log(call, target, outcome)
             return outcome
+        clock = asyncio.get_running_loop().time
         number = 0
         while True:
             number += 1
-            outcome, retry = await self._try_once(topic, target, call_id, data, end, number)
-            self._log(topic, target, call_id, outcome)
-            left = end - anyio.current_time()
+            outcome, retry = await self._try_once(call, target, number, clock)
+            self._log(call, target, outcome)
+            left = call.end - clock()
             if not (retry and number == 1 and left > outcome.latency + _RETRY_MARGIN):
                 breaker.record(outcome.status in ("ok", "deny"))
                 return outcome
 
     async def _try_once(
-        self, topic: Topic, target: Target, call_id: str, data: Any, end: float, number: int
+        self, call: _Call, target: Target, number: int, clock: Callable[[], float]
     ) -> tuple[Outcome, bool]:
         """One HTTP try; the flag says whether it may be retried (connect error, 429, 5xx)."""
         rid = target.registration_id
-        left = end - anyio.current_time()
+        topic = call.topic
+        left = call.end - clock()
         # The call's deadline is one timer over the whole fan-out: a request gets a timer
-        # of its own only when its registration's timeout ends sooner. A timer per
-        # request, all firing with the call's, made the call wait for each request to
-        # unwind before it could return.
+        # of its own only when its registration's timeout ends sooner.
         own = target.timeout
         timeout = own if own is not None and own < left else left if left <= 0 else math.inf
-        extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
+        extra = call.extra
         if self._observer.tracing is not None:
+            extra = dict(extra)
             self._observer.tracing.inject(extra)
-        request = target.request(topic.name, call_id, data, extra=extra)
+        request = target.request(topic.name, call.id, call.data, extra=extra, raw=call.raw)
         started = time.perf_counter()
         try:
             response = await self._client.post(
@@ -273,7 +302,7 @@ class BlockingCaller:
                 status,
                 response.body,
                 target.secrets if target.signed_responses else None,
-                request_id=call_id,
+                request_id=call.id,
             )
         except InvalidAnswer as exc:
             return Outcome(rid, "invalid", status, latency, str(exc), number), False
@@ -293,25 +322,24 @@ class BlockingCaller:
             return Outcome(rid, "invalid", status, latency, detail, number), False
         return Outcome(rid, "ok", status, latency, None, number, patch=answer.patch), False
 
-    def _log(self, topic: Topic, target: Target, call_id: str, outcome: Outcome) -> None:
-        row = {
-            "org_id": target.org,
-            "registration_id": target.registration_id,
-            "call_id": call_id,
-            "topic": topic.name,
-            "number": max(outcome.attempts, 1),
-            "outcome": outcome.status,
-            "status_code": outcome.http_status,
-            "latency_ms": outcome.latency * 1000,
-            "error": (outcome.detail or "")[:1000] or None,
-            "created_at": time.time(),
-            "call_detail": None,  # every row of a batch insert has the same columns
-        }
-        held = self._held.get(call_id)
-        if held is None:
-            self._attempts.record(**row)
+    def _log(self, call: _Call, target: Target, outcome: Outcome) -> None:
+        row = CallAttempt(
+            target.org,
+            target.registration_id,
+            call.id,
+            call.topic.name,
+            max(outcome.attempts, 1),
+            outcome.status,
+            outcome.http_status,
+            outcome.latency * 1000,
+            (outcome.detail or "")[:1000] or None,
+            None,
+            time.time(),
+        )
+        if call.rows is None:
+            self._attempts.extend((row,))
         else:
-            held.append(row)
+            call.rows.append(row)
 
 
 def _detail(result: CallResult | None, budget: float, requested: float | None) -> str:
@@ -325,7 +353,7 @@ def _detail(result: CallResult | None, budget: float, requested: float | None) -
         detail["reason"] = result.reason
         detail["partial"] = result.partial
         detail["conflicts"] = [c.to_dict() for c in result.conflicts]
-    return json.dumps(detail, ensure_ascii=False)
+    return _DETAIL.encode(detail)
 
 
 def _budget(topic: Topic, deadline: float | None) -> float:
@@ -347,15 +375,25 @@ def _denies(topic: Topic, target: Target, outcome: Outcome) -> bool:
     return outcome.failed and (target.on_failure or topic.on_failure) == "deny"
 
 
-def _decided(topic: Topic, targets: tuple[Target, ...], outcomes: list[Outcome | None]) -> bool:
+def _decided(call: _Call) -> bool:
     """True once nothing still running can change the result: every receiver is done,
     or one denies and every receiver before it in order is done."""
-    for target, outcome in zip(targets, outcomes, strict=True):
+    topic = call.topic
+    for target, outcome in zip(call.targets, call.outcomes, strict=True):
         if outcome is None:
             return False
         if _denies(topic, target, outcome):
             return True
     return True
+
+
+def _encoded(data: Any) -> bytes | None:
+    """``data`` serialised once for every receiver of the call. Not when it already
+    holds the member ``jws`` appends (``webhook_request_id``): the profile then
+    replaces it rather than appending a second one."""
+    if isinstance(data, dict) and "webhook_request_id" in data:
+        return None
+    return compact_json(data)
 
 
 def _reduce(

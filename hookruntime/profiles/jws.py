@@ -92,7 +92,8 @@ class JWSProfile:
         if message.raw is None:
             claims = compact_json({**message.payload, "webhook_request_id": message.event_id})
         else:  # the stored compact object, with the request id appended as its last member
-            extra = compact_json({"webhook_request_id": message.event_id})
+            # The member written out: a one-member dict through the encoder cost ~5x more.
+            extra = b'{"webhook_request_id":' + compact_json(message.event_id) + b"}"
             claims = extra if message.raw == b"{}" else message.raw[:-1] + b"," + extra[1:]
         return SignedRequest(
             headers={"content-type": self.content_type},
