@@ -9,13 +9,14 @@ synchronous host (see :mod:`hookruntime.queue.hosted`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalog import Catalog
@@ -30,7 +31,18 @@ from .handoff import CommitHandOff
 from .wake import CHANNEL, Wakeup
 from .writers import Own, Writer, inserting
 
-__all__ = ["MAX_PAYLOAD", "Dispatcher", "Outbox"]
+__all__ = ["MAX_KEY", "MAX_PAYLOAD", "Dispatcher", "Outbox", "Published", "request_digest"]
+
+
+class Published(NamedTuple):
+    """What a publish wrote: the events' ids in order, the deliveries written for each
+    event (every event of one publish goes to the same registrations), and whether the
+    answer is a replay: the idempotency key named an event already written, so
+    nothing was written this time."""
+
+    ids: list[str]
+    deliveries: int
+    replayed: bool = False
 
 
 class _Event(NamedTuple):
@@ -67,6 +79,7 @@ _DELIVERIES = inserting(DELIVERIES, _Delivery)
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
+#: Longest ``key`` and idempotency key of an event (their columns' length).
 MAX_KEY = 200
 
 
@@ -112,21 +125,15 @@ class Outbox:
         org: str,
         keys: Sequence[str | None] | None = None,
         session: AsyncSession | None = None,
-        idempotency: tuple[str, str] | None = None,
         only: str | None = None,
     ) -> tuple[list[str], int]:
         """Write the events; return their ids and the number of deliveries per event.
         ``only`` limits the deliveries to one registration (a test event)."""
-        events, now = self._events(topic_name, items, org, keys, idempotency)
+        events, now = self._events(topic_name, items, org, keys, None)
         if session is None:
-            try:
-                count, direct = await self._db.transaction(
-                    lambda conn: self._write(Own(conn), org, topic_name, events, now, only)
-                )
-            except IntegrityError as exc:
-                if idempotency is None:
-                    raise
-                raise ConflictError("an event with this idempotency key exists") from exc
+            count, direct = await self._db.transaction(
+                lambda conn: self._write(Own(conn), org, topic_name, events, now, only)
+            )
             # Deliveries handed straight to the worker need no claim: wake one only for
             # those left pending (claims that found nothing halved the rate of single emits).
             self._committed(direct, wake=len(direct) < count * len(events))
@@ -136,6 +143,46 @@ class Outbox:
             )
             self._handoff.add(session.sync_session, direct)
         return [e.id for e in events], count
+
+    async def publish_once(
+        self,
+        topic_name: str,
+        document: Any,
+        *,
+        org: str,
+        key: str | None,
+        idempotency_key: str,
+        session: AsyncSession | None = None,
+    ) -> Published:
+        """Write one event unless ``org`` already has one under ``idempotency_key``.
+
+        The same request again (topic, data and key) answers the first event (replayed,
+        nothing written); a different one raises ConflictError. The unique index on
+        (org, idempotency key) decides between concurrent twins: the event row is
+        written first with ON CONFLICT DO NOTHING, which on PostgreSQL waits for a twin's
+        transaction to end, and the loser reads the winner's event in the same
+        transaction. No IntegrityError, so a host's ``session`` stays usable."""
+        digest = request_digest(topic_name, document, key)
+        events, now = self._events(topic_name, [document], org, [key], (idempotency_key, digest))
+        if session is not None:
+            written = await session.run_sync(
+                lambda own: self._write_once(own.connection(), org, topic_name, events[0], now)
+            )
+            if written is None:  # a snapshot older than the twin's commit (REPEATABLE READ)
+                raise _in_use(idempotency_key)
+            if not written[0].replayed:
+                self._handoff.add(session.sync_session, written[1])
+            return written[0]
+        for _ in range(2):  # the twin's event vanished in between (pruned): write again
+            written = await self._db.transaction(
+                lambda conn: self._write_once(conn, org, topic_name, events[0], now)
+            )
+            if written is not None:
+                published, direct = written
+                if not published.replayed:
+                    self._committed(direct, wake=len(direct) < published.deliveries)
+                return published
+        raise _in_use(idempotency_key)
 
     def publish_through(
         self,
@@ -200,6 +247,39 @@ class Outbox:
         if wake:
             self._wakeup.notify()
 
+    def _write_once(
+        self, conn: Connection, org: str, topic: str, event: _Event, now: float
+    ) -> tuple[Published, list[Claimed]] | None:
+        """The idempotent event's rows, or the answer of the event already under its key
+        (None: under the key, but invisible to this transaction)."""
+        # The write first, as in _write, and for the same reason.
+        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        written = conn.execute(
+            insert(EVENTS)
+            .values(event._asdict())
+            .on_conflict_do_nothing(index_elements=[EVENTS.c.org_id, EVENTS.c.idempotency_key])
+            .returning(EVENTS.c.id)
+        ).first()
+        if written is not None:
+            count, direct = self._fan_out(Own(conn), org, topic, [event], now)
+            return Published([event.id], count), direct
+        first = conn.execute(
+            select(EVENTS.c.id, EVENTS.c.request_hash).where(
+                EVENTS.c.org_id == org, EVENTS.c.idempotency_key == event.idempotency_key
+            )
+        ).first()
+        if first is None:
+            return None
+        if first.request_hash != event.request_hash:
+            raise ConflictError(
+                f"idempotency key {event.idempotency_key!r} was used with a different "
+                f"request (event {first.id!r})"
+            )
+        count = conn.execute(
+            select(func.count()).where(DELIVERIES.c.event_id == first.id)
+        ).scalar_one()
+        return Published([first.id], int(count), replayed=True), []
+
     def _write(
         self,
         writer: Writer,
@@ -215,6 +295,20 @@ class Outbox:
         # a read first would make the write an upgrade, which fails at once when another
         # connection holds the lock instead of waiting for it.
         writer.insert(_EVENTS, list(events))
+        return self._fan_out(writer, org, topic, events, now, only, claim=claim)
+
+    def _fan_out(
+        self,
+        writer: Writer,
+        org: str,
+        topic: str,
+        events: list[_Event],
+        now: float,
+        only: str | None = None,
+        *,
+        claim: bool = True,
+    ) -> tuple[int, list[Claimed]]:
+        """One delivery row per event and matching active registration."""
         query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
         if only is not None:
             query = query.where(REGISTRATIONS.c.id == only)
@@ -300,6 +394,24 @@ class Outbox:
         )
         if errors:
             raise ValidationError(errors)
+
+
+def request_digest(topic: str, document: Any, key: str | None) -> str:
+    """What an idempotency key is compared by: the request's topic, data and key, with
+    object members in any order (JSON objects are unordered)."""
+    request = {"topic": topic, "data": document} | ({} if key is None else {"key": key})
+    try:
+        encoded = json.dumps(request, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError.single("data", f"is not JSON: {exc}") from None
+    return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _in_use(idempotency_key: str) -> ConflictError:
+    return ConflictError(
+        f"idempotency key {idempotency_key!r} is taken by an event this transaction "
+        "cannot see yet; try again"
+    )
 
 
 # One encoder for every event: json.dumps with options builds a new one per call (~2 us).
