@@ -10,7 +10,7 @@ without its route; the schemas' bounds are the validation's own constants
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -57,7 +57,7 @@ class Endpoint:
     body: dict[str, Any] | None = None
     body_required: bool = True
     status: int = 200
-    answer: dict[str, Any] | None = OBJECT
+    answer: dict[str, Any] | None = field(default_factory=lambda: OBJECT)
     media: str | None = None
     query: tuple[str, ...] = ()
     also: tuple[tuple[int, str], ...] = ()
