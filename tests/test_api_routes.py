@@ -249,10 +249,12 @@ async def test_idempotency_under_50_concurrent_requests(api) -> None:
             group.start_soon(send)
     assert {a.status_code for a in answers} == {202}
     assert len({a.json()["id"] for a in answers}) == 1
+    assert {a.json()["deliveries"] for a in answers} == {1}  # a replay answers the same
     other = await client.post(
         "/v1/events", headers=headers, json={"topic": "punch.create", "data": {"punch": {"id": 8}}}
     )
-    assert other.status_code == 422
+    assert other.status_code == 422 and other.json()["title"] == "Idempotency-Key reused"
+    assert len(await runtime.deliveries.list(org="acme")) == 1
 
 
 async def test_another_orgs_objects_are_not_found(api) -> None:
