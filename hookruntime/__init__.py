@@ -33,7 +33,7 @@ if _typing.TYPE_CHECKING:
     from .keys import ApiKeyInfo, CreatedKey
     from .plugins import Plugin, SimplePlugin
     from .profiles import Message, Profile, RetryPolicy, SignedRequest
-    from .queue.outbox import Published
+    from .queue.idempotency import Published
     from .registrations import Registration
     from .runtime import HookRuntime
 
@@ -55,7 +55,7 @@ _LAZY = {
     "Profile": ".profiles",
     "RetryPolicy": ".profiles",
     "SignedRequest": ".profiles",
-    "Published": ".queue.outbox",
+    "Published": ".queue.idempotency",
     "Registration": ".registrations",
     "HookRuntime": ".runtime",
 }

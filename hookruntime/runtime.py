@@ -38,7 +38,8 @@ from .operational import registration_summary
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
-from .queue.outbox import MAX_KEY, Outbox, Published
+from .queue.idempotency import Published
+from .queue.outbox import MAX_KEY, Outbox
 from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings

@@ -9,18 +9,16 @@ synchronous host (see :mod:`hookruntime.queue.hosted`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalog import Catalog
-from ..errors import ConflictError, FieldError, ValidationError
+from ..errors import FieldError, ValidationError
 from ..ids import new_id
 from ..observe.tracing import current_traceparent
 from ..store.engine import Database
@@ -28,21 +26,11 @@ from ..store.models import DELIVERIES, EVENTS, REGISTRATION_TOPICS, REGISTRATION
 from ..store.orgs import valid_org
 from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
+from .idempotency import Published, digest, first_answer, in_use, take_key
 from .wake import CHANNEL, Wakeup
 from .writers import Own, Writer, inserting
 
-__all__ = ["MAX_KEY", "MAX_PAYLOAD", "Dispatcher", "Outbox", "Published", "request_digest"]
-
-
-class Published(NamedTuple):
-    """What a publish wrote: the events' ids in order, the deliveries written for each
-    event (every event of one publish goes to the same registrations), and whether the
-    answer is a replay: the idempotency key named an event already written, so
-    nothing was written this time."""
-
-    ids: list[str]
-    deliveries: int
-    replayed: bool = False
+__all__ = ["MAX_KEY", "MAX_PAYLOAD", "Dispatcher", "Outbox"]
 
 
 class _Event(NamedTuple):
@@ -129,7 +117,7 @@ class Outbox:
     ) -> tuple[list[str], int]:
         """Write the events; return their ids and the number of deliveries per event.
         ``only`` limits the deliveries to one registration (a test event)."""
-        events, now = self._events(topic_name, items, org, keys, None)
+        events, now = self._events(topic_name, items, org, keys)
         if session is None:
             count, direct = await self._db.transaction(
                 lambda conn: self._write(Own(conn), org, topic_name, events, now, only)
@@ -154,35 +142,32 @@ class Outbox:
         idempotency_key: str,
         session: AsyncSession | None = None,
     ) -> Published:
-        """Write one event unless ``org`` already has one under ``idempotency_key``.
-
-        The same request again (topic, data and key) answers the first event (replayed,
-        nothing written); a different one raises ConflictError. The unique index on
-        (org, idempotency key) decides between concurrent twins: the event row is
-        written first with ON CONFLICT DO NOTHING, which on PostgreSQL waits for a twin's
-        transaction to end, and the loser reads the winner's event in the same
-        transaction. No IntegrityError, so a host's ``session`` stays usable."""
-        digest = request_digest(topic_name, document, key)
-        events, now = self._events(topic_name, [document], org, [key], (idempotency_key, digest))
+        """Write one event unless ``org`` already has one under ``idempotency_key``: the
+        same request again (topic, data and key) answers the first event, replayed and
+        with nothing written; another request raises ConflictError (see
+        :mod:`.idempotency`)."""
+        events, now = self._events(topic_name, [document], org, [key])
+        request_hash = await digest(topic_name, document, key, len(events[0].payload))
+        event = events[0]._replace(idempotency_key=idempotency_key, request_hash=request_hash)
         if session is not None:
             written = await session.run_sync(
-                lambda own: self._write_once(own.connection(), org, topic_name, events[0], now)
+                lambda own: self._write_once(own.connection(), org, topic_name, event, now)
             )
             if written is None:  # a snapshot older than the twin's commit (REPEATABLE READ)
-                raise _in_use(idempotency_key)
+                raise in_use(idempotency_key)
             if not written[0].replayed:
                 self._handoff.add(session.sync_session, written[1])
             return written[0]
         for _ in range(2):  # the twin's event vanished in between (pruned): write again
             written = await self._db.transaction(
-                lambda conn: self._write_once(conn, org, topic_name, events[0], now)
+                lambda conn: self._write_once(conn, org, topic_name, event, now)
             )
             if written is not None:
                 published, direct = written
                 if not published.replayed:
                     self._committed(direct, wake=len(direct) < published.deliveries)
                 return published
-        raise _in_use(idempotency_key)
+        raise in_use(idempotency_key)
 
     def publish_through(
         self,
@@ -196,7 +181,7 @@ class Outbox:
         """As :meth:`publish`, synchronously, in the calling thread, through a host's
         connection in the host's transaction. Its deliveries are left for a claim (this
         thread is not the worker's), which the host's commit wakes."""
-        events, now = self._events(topic_name, items, org, keys, None)
+        events, now = self._events(topic_name, items, org, keys)
         count, _ = self._write(writer, org, topic_name, events, now, claim=False)
         return [e.id for e in events], count
 
@@ -210,7 +195,6 @@ class Outbox:
         items: Iterable[Any],
         org: str,
         keys: Sequence[str | None] | None,
-        idempotency: tuple[str, str] | None,
     ) -> tuple[list[_Event], float]:
         topic = self._catalog.get_topic(topic_name)
         if topic.blocking:
@@ -223,7 +207,6 @@ class Outbox:
         for index, document in enumerate(documents):
             topic.validate(document, "data" if len(documents) == 1 else f"data.{index}")
         now = time.time()
-        idempotency_key, request_hash = idempotency or (None, None)
         traceparent = current_traceparent()
         events = [
             _Event(
@@ -232,8 +215,8 @@ class Outbox:
                 topic_name,
                 key,
                 _serialise(document, index),
-                idempotency_key,
-                request_hash,
+                None,  # the idempotency key and request hash: see publish_once
+                None,
                 now,
                 traceparent,
             )
@@ -253,32 +236,12 @@ class Outbox:
         """The idempotent event's rows, or the answer of the event already under its key
         (None: under the key, but invisible to this transaction)."""
         # The write first, as in _write, and for the same reason.
-        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
-        written = conn.execute(
-            insert(EVENTS)
-            .values(event._asdict())
-            .on_conflict_do_nothing(index_elements=[EVENTS.c.org_id, EVENTS.c.idempotency_key])
-            .returning(EVENTS.c.id)
-        ).first()
-        if written is not None:
+        if take_key(conn, event._asdict()):
             count, direct = self._fan_out(Own(conn), org, topic, [event], now)
             return Published([event.id], count), direct
-        first = conn.execute(
-            select(EVENTS.c.id, EVENTS.c.request_hash).where(
-                EVENTS.c.org_id == org, EVENTS.c.idempotency_key == event.idempotency_key
-            )
-        ).first()
-        if first is None:
-            return None
-        if first.request_hash != event.request_hash:
-            raise ConflictError(
-                f"idempotency key {event.idempotency_key!r} was used with a different "
-                f"request (event {first.id!r})"
-            )
-        count = conn.execute(
-            select(func.count()).where(DELIVERIES.c.event_id == first.id)
-        ).scalar_one()
-        return Published([first.id], int(count), replayed=True), []
+        assert event.idempotency_key is not None and event.request_hash is not None
+        answer = first_answer(conn, org, event.idempotency_key, event.request_hash)
+        return None if answer is None else (answer, [])
 
     def _write(
         self,
@@ -394,24 +357,6 @@ class Outbox:
         )
         if errors:
             raise ValidationError(errors)
-
-
-def request_digest(topic: str, document: Any, key: str | None) -> str:
-    """What an idempotency key is compared by: the request's topic, data and key, with
-    object members in any order (JSON objects are unordered)."""
-    request = {"topic": topic, "data": document} | ({} if key is None else {"key": key})
-    try:
-        encoded = json.dumps(request, sort_keys=True)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError.single("data", f"is not JSON: {exc}") from None
-    return hashlib.sha256(encoded.encode()).hexdigest()
-
-
-def _in_use(idempotency_key: str) -> ConflictError:
-    return ConflictError(
-        f"idempotency key {idempotency_key!r} is taken by an event this transaction "
-        "cannot see yet; try again"
-    )
 
 
 # One encoder for every event: json.dumps with options builds a new one per call (~2 us).
