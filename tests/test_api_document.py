@@ -4,6 +4,7 @@ routes enforce and its bounds the ones the validation refuses beyond."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
@@ -145,6 +146,16 @@ async def test_the_documents_bounds_are_the_ones_enforced(
     ]
     answers = [await client.post("/v1/events", headers=headers, json=b) for b in emits]
     assert [a.status_code for a in answers] == [202, 422]
+    header = next(
+        p["schema"]["pattern"]
+        for p in document["paths"]["/v1/events"]["post"]["parameters"]
+        if p["name"] == "Idempotency-Key"
+    )
+    for value in ("k" * key, "k" * (key + 1), " k", "k\tk"):
+        sent = await client.post(
+            "/v1/events", headers={**headers, "Idempotency-Key": value}, json=emits[0]
+        )
+        assert sent.status_code == (202 if re.fullmatch(header, value) else 422), value
     call = {"topic": "user_logged_in", "data": {"id": "u1"}, "deadline": deadline * 2}
     assert (await client.post("/v1/calls", headers=headers, json=call)).status_code == 422
     limit = next(

@@ -13,6 +13,7 @@ from ..blocking import serving_hook
 from ..errors import ConflictError, NotFoundError
 from ..keys import ApiKeyInfo
 from ..queue.deliveries import DeliveryView
+from ..queue.outbox import MAX_KEY
 from ..runtime import HookRuntime
 from . import schemas
 from .io import (
@@ -33,7 +34,7 @@ from .problems import HTTPProblem
 __all__ = ["ROUTES"]
 
 _DEPTH = re.compile(r"[0-9]{1,4}")
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,198}[\x21-\x7e])?")
+_IDEMPOTENCY_KEY = re.compile(schemas.IDEMPOTENCY_KEY["pattern"])
 _FILTERS = ("status", "topic", "registration_id", "since", "until")
 MANAGE, READ = "webhooks:manage", "deliveries:read"
 
@@ -71,7 +72,7 @@ async def emit(request: Request) -> Response:
         raise invalid("key", "must be a string or null")
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-        raise invalid("Idempotency-Key", "1 to 200 printable ASCII characters")
+        raise invalid("Idempotency-Key", f"1 to {MAX_KEY} printable ASCII characters")
     try:
         published = await _runtime(request).publish(
             topic,
@@ -83,7 +84,7 @@ async def emit(request: Request) -> Response:
     except ConflictError as exc:
         if idempotency_key is None:
             raise
-        # The key's event was of another request: the caller's mistake, not a race.
+        # The key names an event of another request: 422, as this route has always said.
         raise HTTPProblem(
             422, "Idempotency-Key reused", "this Idempotency-Key was used with a different body"
         ) from exc
@@ -214,6 +215,7 @@ ROUTES = [
         "events:emit",
         schemas.EVENT,
         status=202,
+        headers=(("Idempotency-Key", schemas.IDEMPOTENCY_KEY),),
     ),
     Endpoint(
         "/v1/calls",

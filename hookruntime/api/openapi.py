@@ -46,7 +46,8 @@ class Endpoint:
 
     ``scope`` None: no API key; ``""``: any key; else the scope the key needs.
     ``answer`` is the success body's schema (None: no JSON body), ``media`` another
-    media type for it; ``also`` documents further successes (status → description).
+    media type for it; ``headers`` are optional request headers (name, schema);
+    ``also`` documents further successes (status → description).
     """
 
     path: str
@@ -60,6 +61,7 @@ class Endpoint:
     answer: dict[str, Any] | None = field(default_factory=lambda: OBJECT)
     media: str | None = None
     query: tuple[str, ...] = ()
+    headers: tuple[tuple[str, dict[str, Any]], ...] = ()
     also: tuple[tuple[int, str], ...] = ()
 
     def operation(self) -> dict[str, Any]:
@@ -84,6 +86,10 @@ class Endpoint:
         parameters += [
             {"name": q, "in": "query", "required": False, "schema": QUERY.get(q, TEXT)}
             for q in self.query
+        ]
+        parameters += [
+            {"name": name, "in": "header", "required": False, "schema": schema}
+            for name, schema in self.headers
         ]
         if parameters:
             operation["parameters"] = parameters

@@ -31,6 +31,7 @@ __all__ = [
     "CREATE",
     "EVENT",
     "FILTER",
+    "IDEMPOTENCY_KEY",
     "OBJECT",
     "PAGE",
     "QUERY",
@@ -150,6 +151,12 @@ QUERY: dict[str, Schema] = {
     "since": _TIME,
     "until": _TIME,
     "status": {"enum": list(STATUSES)},
+}
+#: The ``Idempotency-Key`` header: printable ASCII, no space at either end, as long as
+#: the runtime takes.
+IDEMPOTENCY_KEY: Schema = {
+    "type": "string",
+    "pattern": rf"^[\x21-\x7e]([\x20-\x7e]{{0,{MAX_KEY - 2}}}[\x21-\x7e])?$",
 }
 #: A path or query parameter that no other schema bounds.
 TEXT: Schema = {"type": "string", "maxLength": MAX_PARAM}
