@@ -428,7 +428,9 @@ class HookRuntime:
             raise ValidationError.single(
                 "idempotency_key", "names one event: publish exactly one item with it"
             )
-        key = keys[0] if keys else None
+        if keys is not None and len(keys) != 1:
+            raise ValidationError.single("keys", "give one key (or None) per event")
+        key = None if keys is None else keys[0]
         with json_data(events):
             return await self.outbox.publish_once(
                 topic, events[0], org=org, key=key, idempotency_key=idempotency_key,

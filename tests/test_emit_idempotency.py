@@ -175,6 +175,8 @@ async def test_a_replay_is_not_delivered_again(tmp_path, master_key: str) -> Non
 async def test_an_idempotency_key_names_one_event_of_a_bounded_key(runtime: HookRuntime) -> None:
     with pytest.raises(ValidationError, match="idempotency_key: names one event"):
         await runtime.publish("punch.create", [PUNCH, PUNCH], org="acme", idempotency_key="k")
+    with pytest.raises(ValidationError, match="keys: give one key"):
+        await runtime.publish("punch.create", [PUNCH], org="acme", keys=[], idempotency_key="k")
     for bad in ("", "x" * 201, 7):
         with pytest.raises(ValidationError, match="idempotency_key"):
             await runtime.emit("punch.create", PUNCH, org="acme", idempotency_key=bad)  # type: ignore[arg-type]
