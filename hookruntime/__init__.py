@@ -33,6 +33,7 @@ if _typing.TYPE_CHECKING:
     from .keys import ApiKeyInfo, CreatedKey
     from .plugins import Plugin, SimplePlugin
     from .profiles import Message, Profile, RetryPolicy, SignedRequest
+    from .queue.idempotency import Published
     from .registrations import Registration
     from .runtime import HookRuntime
 
@@ -54,6 +55,7 @@ _LAZY = {
     "Profile": ".profiles",
     "RetryPolicy": ".profiles",
     "SignedRequest": ".profiles",
+    "Published": ".queue.idempotency",
     "Registration": ".registrations",
     "HookRuntime": ".runtime",
 }
@@ -89,6 +91,7 @@ __all__ = [
     "Plugin",
     "PluginError",
     "Profile",
+    "Published",
     "ReentrancyError",
     "Registration",
     "RequestTimeout",

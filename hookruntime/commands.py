@@ -194,8 +194,9 @@ async def cmd_bench_blocking(args: argparse.Namespace) -> int:
 async def cmd_emit(args: argparse.Namespace) -> int:
     data = _json_argument(args.data)
     async with _opened(args) as runtime:
-        ids, count = await runtime.outbox.publish(args.topic, [data], org=args.org, keys=[args.key])
-    _print(args, {"id": ids[0], "deliveries": count}, f"{ids[0]} ({count} deliveries)")
+        published = await runtime.publish(args.topic, [data], org=args.org, keys=[args.key])
+    event_id, count = published.ids[0], published.deliveries
+    _print(args, {"id": event_id, "deliveries": count}, f"{event_id} ({count} deliveries)")
     return 0
 
 

@@ -50,6 +50,14 @@ class Settings:
     # delivery, see the README's Performance section), else and with a sender process
     # "aiohttp". "httpx" lets a host's pytest-httpx mocks see hookruntime's requests.
     http_client: str = "auto"
+    # The HTTP API's token buckets, per API key: requests per second, and bursts.
+    # A test reaches every receiver of a topic: fewer of them than of events and calls.
+    events_rate: float = 200.0
+    events_burst: float = 400.0
+    calls_rate: float = 200.0
+    calls_burst: float = 400.0
+    tests_rate: float = 5.0
+    tests_burst: float = 20.0
     # hookruntime's own namespace in a shared database. Both are read once, from the
     # process's environment, when hookruntime is imported (the tables are built then);
     # None here means "as imported", and a different value is refused, not ignored.
@@ -116,6 +124,14 @@ class Settings:
                 "retention must be positive, disable_after non-negative, "
                 "disable_after_failures at least 1"
             )
+        for what in ("events", "calls", "tests"):
+            rate, burst = getattr(self, f"{what}_rate"), getattr(self, f"{what}_burst")
+            # Written as ranges, so that NaN fails too.
+            if not (0 < rate <= 1e6 and 1 <= burst <= 1e6):
+                raise ConfigurationError(
+                    f"{what}_rate must be above 0 and {what}_burst at least 1 "
+                    "(both at most 1000000)"
+                )
         return self
 
 

@@ -35,11 +35,13 @@ from .store.orgs import ensure_org
 from .store.registrations import check_rev, compare_and_set, load, write_topics
 from .validation import check_registration, secret_problem
 
-__all__ = ["EDITABLE", "MAX_PER_ORG", "Registration", "Registrations"]
+__all__ = ["EDITABLE", "MAX_GRACE", "MAX_PER_ORG", "Registration", "Registrations"]
 
 log = logging.getLogger("hookruntime")
 #: Registrations one org may hold.
 MAX_PER_ORG = 100
+#: Longest time a rotated-out secret keeps signing beside the new one (a week).
+MAX_GRACE = 7 * 86_400.0
 
 #: Fields ``update`` accepts.
 EDITABLE = frozenset(
@@ -339,9 +341,9 @@ class Registrations:
         if (
             isinstance(grace, bool)
             or not isinstance(grace, int | float)
-            or not 0 <= grace <= 7 * 86_400
+            or not 0 <= grace <= MAX_GRACE
         ):
-            raise ValidationError.single("grace", "must be between 0 and 604800 seconds")
+            raise ValidationError.single("grace", f"must be between 0 and {MAX_GRACE:g} seconds")
         if rev is not None and not isinstance(rev, str):
             raise ValidationError.single("rev", "must be a string")
         async with self._db.writing(), self._db.session() as session, session.begin():

@@ -36,8 +36,9 @@ from .observe.tracing import detect as detect_tracing
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
+from .queue.idempotency import Published
 from .queue.intake import Intake
-from .queue.outbox import Outbox
+from .queue.outbox import MAX_KEY, Outbox
 from .queue.records import DisablePolicy
 from .queue.wake import Wakeup
 from .queue.worker import Worker, WorkerSettings
@@ -295,6 +296,15 @@ class HookRuntime:
         return self._database
 
     @property
+    def is_open(self) -> bool:
+        """Whether the runtime is open (between :meth:`open` and :meth:`close`)."""
+        return self._database is not None
+
+    async def ping(self) -> None:
+        """One round trip to the store; raises StoreUnavailable when it cannot be reached."""
+        await self.database.ping()
+
+    @property
     def keys(self) -> Keys:
         self.database  # noqa: B018 - raises the clear "not open" error
         assert self._keys is not None
@@ -352,6 +362,55 @@ class HookRuntime:
         )
         return {"topic": topic, "id": ids[0], "deliveries": count}
 
+    async def publish(
+        self,
+        topic: str,
+        items: Iterable[Any],
+        *,
+        org: str,
+        keys: Sequence[str | None] | None = None,
+        idempotency_key: str | None = None,
+        session: AsyncSession | None = None,
+    ) -> Published:
+        """Write events of the queued ``topic`` to the outbox in one transaction (in
+        ``session``'s when given) and say what was written: :class:`Published`
+        ``(ids, deliveries, replayed)``. :meth:`emit` and :meth:`emit_many` are this,
+        answering the ids only; a front end that reports more (the HTTP API answers the
+        delivery count, and whether a request was a replay) calls this instead of
+        reaching into the outbox.
+
+        ``idempotency_key`` (one event only: the key names that event) makes a retry
+        safe: the same key with the same request (topic, data, key) answers the first
+        event again, ``replayed`` and with nothing written, however many twins run at
+        once; the same key with another request raises :class:`ConflictError`. Keys are
+        per org, and free again when the transaction that took one rolls back."""
+        check_hook(topic, org)
+        check_session(session)
+        refuse_runtime_topic(topic)
+        events = documents(items, keys)
+        if idempotency_key is None:
+            with json_data(events):
+                ids, count = await self.outbox.publish(
+                    topic, events, org=org, keys=keys, session=session
+                )
+            return Published(ids, count)
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_KEY:
+            raise ValidationError.single(
+                "idempotency_key", f"must be a string of 1 to {MAX_KEY} characters"
+            )
+        if len(events) != 1:
+            raise ValidationError.single(
+                "idempotency_key", "names one event: publish exactly one item with it"
+            )
+        if keys is not None and len(keys) != 1:
+            raise ValidationError.single("keys", "give one key (or None) per event")
+        key = None if keys is None else keys[0]
+        with json_data(events):
+            return await self.outbox.publish_once(
+                topic, events[0], org=org, key=key, idempotency_key=idempotency_key,
+                session=session,
+            )  # fmt: skip
+
     async def emit(
         self,
         topic: str,
@@ -359,16 +418,18 @@ class HookRuntime:
         *,
         org: str,
         key: str | None = None,
+        idempotency_key: str | None = None,
         session: AsyncSession | None = None,
     ) -> str:
         """Write one event of the queued ``topic`` to the outbox (in ``session``'s
-        transaction when given) and return its id; workers deliver it."""
+        transaction when given) and return its id; workers deliver it. With
+        ``idempotency_key``, a repeat of the same request returns the first event's id
+        (see :meth:`publish`)."""
         check_hook(topic, org, key=key)
-        check_session(session)
-        refuse_runtime_topic(topic)
-        with json_data([data]):
-            ids, _ = await self.outbox.publish(topic, [data], org=org, keys=[key], session=session)
-        return ids[0]
+        published = await self.publish(
+            topic, [data], org=org, keys=[key], idempotency_key=idempotency_key, session=session
+        )
+        return published.ids[0]
 
     async def emit_many(
         self,
@@ -379,14 +440,10 @@ class HookRuntime:
         keys: Sequence[str | None] | None = None,
         session: AsyncSession | None = None,
     ) -> list[str]:
-        """Write many events of one topic in one transaction; their ids, in order."""
-        check_hook(topic, org)
-        check_session(session)
-        refuse_runtime_topic(topic)
-        events = documents(items, keys)
-        with json_data(events):
-            ids, _ = await self.outbox.publish(topic, events, org=org, keys=keys, session=session)
-        return ids
+        """Write many events of one topic in one transaction; their ids, in order.
+        (An idempotency key names one event: :meth:`emit` takes one.)"""
+        published = await self.publish(topic, items, org=org, keys=keys, session=session)
+        return published.ids
 
     @property
     def outbox(self) -> Outbox:

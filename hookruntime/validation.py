@@ -19,8 +19,16 @@ from .profiles.base import Profile
 from .store.orgs import valid_org
 
 __all__ = [
+    "MAX_ATTEMPTS",
+    "MAX_DELAY",
+    "MAX_DESCRIPTION",
     "MAX_HEADERS",
+    "MAX_HEADER_VALUE",
+    "MAX_PRIORITY",
+    "MAX_SCHEDULE",
+    "MAX_TIMEOUT",
     "MAX_TOPICS",
+    "MAX_URL",
     "RESERVED_HEADERS",
     "check_registration",
     "header_problems",
@@ -37,6 +45,13 @@ MAX_TOPICS = 100
 _SUGGESTED = 3
 MAX_DELAY = 7 * 86_400.0
 MAX_TIMEOUT = 60.0
+MAX_HEADER_VALUE = 1024
+#: Longest retry schedule (delays) and most attempts a registration may ask for.
+MAX_SCHEDULE = 30
+MAX_ATTEMPTS = 100
+#: Largest priority either way (lower first).
+MAX_PRIORITY = 10_000
+MAX_DESCRIPTION = 500
 
 #: Headers a registration may not set: transport framing and every profile's signature.
 RESERVED_HEADERS = frozenset(
@@ -135,16 +150,20 @@ def header_problems(headers: Any) -> list[tuple[str, str]]:
         seen.add(name.lower())
         if not isinstance(value, str) or not value:
             found.append((where, "header value must be a non-empty string"))
-        elif len(value) > 1024 or not _HEADER_VALUE.fullmatch(value):
+        elif len(value) > MAX_HEADER_VALUE or not _HEADER_VALUE.fullmatch(value):
             found.append(
-                (where, "header value must be printable ASCII and at most 1024 characters")
+                (
+                    where,
+                    f"header value must be printable ASCII and at most {MAX_HEADER_VALUE} "
+                    "characters",
+                )
             )
     return found
 
 
 def schedule_problem(schedule: Any) -> str | None:
-    if not isinstance(schedule, list | tuple) or len(schedule) > 30:
-        return "must be a list of at most 30 delays in seconds"
+    if not isinstance(schedule, list | tuple) or len(schedule) > MAX_SCHEDULE:
+        return f"must be a list of at most {MAX_SCHEDULE} delays in seconds"
     for delay in schedule:
         if (
             isinstance(delay, bool)
@@ -225,8 +244,8 @@ def check_registration(
         if problem := secret_problem(profile, values["secret"]):
             bad("secret", problem)
     priority = values["priority"]
-    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > 10_000:
-        bad("priority", "must be an integer from -10000 to 10000")
+    if isinstance(priority, bool) or not isinstance(priority, int) or abs(priority) > MAX_PRIORITY:
+        bad("priority", f"must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
     if values["on_failure"] not in (None, "ignore", "deny"):
         bad("on_failure", "must be 'ignore' or 'deny'")
     if values["timeout"] is not None and (problem := timeout_problem(values["timeout"])):
@@ -242,14 +261,18 @@ def check_registration(
             bad("retry_schedule", problem)
     attempts = values["max_attempts"]
     if attempts is not None and (
-        isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 100
+        isinstance(attempts, bool)
+        or not isinstance(attempts, int)
+        or not 1 <= attempts <= MAX_ATTEMPTS
     ):
-        bad("max_attempts", "must be an integer from 1 to 100")
+        bad("max_attempts", f"must be an integer from 1 to {MAX_ATTEMPTS}")
     description = values["description"]
     if description is not None and (
-        not isinstance(description, str) or len(description) > 500 or text_problem(description)
+        not isinstance(description, str)
+        or len(description) > MAX_DESCRIPTION
+        or text_problem(description)
     ):
-        bad("description", "must be text of at most 500 characters")
+        bad("description", f"must be text of at most {MAX_DESCRIPTION} characters")
     if errors:
         raise ValidationError(errors)
     return {

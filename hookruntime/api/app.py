@@ -10,19 +10,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute
 
 from ..errors import HookRuntimeError
 from ..observe import CONTENT_TYPE
 from ..runtime import HookRuntime
 from ..ui import dashboard_routes
-from . import events, registrations
+from . import events, registrations, schemas
 from .embed import RequireOpen
 from .io import require
-from .openapi import openapi
+from .limits import Limiters
+from .openapi import Endpoint, openapi, routes_of
 from .problems import HTTPProblem, handle_error, handle_problem, handle_unexpected
 
-__all__ = ["create_app", "topic_json"]
+__all__ = ["ROUTES", "create_app", "routes", "topic_json"]
 
 
 def topic_json(runtime: HookRuntime) -> list[dict[str, Any]]:
@@ -44,37 +45,63 @@ def topic_json(runtime: HookRuntime) -> list[dict[str, Any]]:
     ]
 
 
-def _dispatch(handlers: dict[str, Any]) -> Any:
-    async def endpoint(request: Request) -> Response:
-        method = "GET" if request.method == "HEAD" else request.method
-        response: Response = await handlers[method](request)
-        return response
+def _runtime(request: Request) -> HookRuntime:
+    runtime: HookRuntime = request.app.state.runtime
+    return runtime
 
-    return endpoint
+
+async def healthz(request: Request) -> Response:
+    await _runtime(request).ping()
+    return JSONResponse({"status": "ok"})
+
+
+async def topics(request: Request) -> Response:
+    await require(request)
+    return JSONResponse({"items": topic_json(_runtime(request))})
+
+
+async def document(request: Request) -> Response:
+    from .. import __version__
+
+    doc, prefix = openapi(__version__, request.app.routes), request.scope.get("root_path", "")
+    # Mounted under a prefix, the paths are relative to it; say so to clients.
+    return JSONResponse({**doc, "servers": [{"url": prefix}]} if prefix else doc)
+
+
+async def metrics(request: Request) -> Response:
+    observed = _runtime(request).metrics
+    if observed is None:
+        raise HTTPProblem(404, "Not Found", "metrics are off (HOOKRUNTIME_METRICS=0)")
+    return Response(await observed.render(), media_type=CONTENT_TYPE)
+
+
+#: Every API operation; the app routes by this table and documents it.
+ROUTES: list[Endpoint] = [
+    Endpoint("/healthz", "GET", healthz, "Liveness and database reachability", None),
+    Endpoint("/openapi.json", "GET", document, "This document", None),
+    Endpoint(
+        "/metrics",
+        "GET",
+        metrics,
+        "Prometheus metrics (text exposition format)",
+        None,
+        media="text/plain",
+    ),
+    Endpoint("/v1/topics", "GET", topics, "The catalog of topics", "", answer=schemas.OBJECT),
+    *registrations.ROUTES,
+    *events.ROUTES,
+]
+
+
+def routes() -> list[BaseRoute]:
+    """The app's routes: the API's, the dashboard's and ``/docs``."""
+    return [*routes_of(ROUTES), *dashboard_routes()]
 
 
 def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starlette:
     """The API app. With ``manage_lifecycle`` the app opens and closes ``runtime`` with
-    its own lifespan; a host that opens the runtime itself passes False."""
-    from .. import __version__
-
-    async def healthz(_request: Request) -> Response:
-        await runtime.database.ping()
-        return JSONResponse({"status": "ok"})
-
-    async def topics(request: Request) -> Response:
-        await require(request)
-        return JSONResponse({"items": topic_json(runtime)})
-
-    async def document(request: Request) -> Response:
-        doc, prefix = openapi(__version__), request.scope.get("root_path", "")
-        # Mounted under a prefix, the paths are relative to it; say so to clients.
-        return JSONResponse({**doc, "servers": [{"url": prefix}]} if prefix else doc)
-
-    async def metrics(_request: Request) -> Response:
-        if runtime.metrics is None:
-            raise HTTPProblem(404, "Not Found", "metrics are off (HOOKRUNTIME_METRICS=0)")
-        return Response(await runtime.metrics.render(), media_type=CONTENT_TYPE)
+    its own lifespan; a host that opens the runtime itself passes False. Each app has
+    rate limits of its own, sized by ``runtime.settings``."""
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -84,24 +111,8 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         async with runtime:
             yield
 
-    table = [
-        ("/healthz", "GET", healthz),
-        ("/openapi.json", "GET", document),
-        ("/metrics", "GET", metrics),
-        ("/v1/topics", "GET", topics),
-        *registrations.ROUTES,
-        *events.ROUTES,
-    ]
-    # One Route per path, so that a 405 lists every method the path supports in Allow.
-    by_path: dict[str, dict[str, Any]] = {}
-    for path, method, handler in table:
-        by_path.setdefault(path, {})[method] = handler
-    routes = [
-        Route(path, _dispatch(handlers), methods=list(handlers))
-        for path, handlers in by_path.items()
-    ]
     app = Starlette(
-        routes=[*routes, *dashboard_routes()],
+        routes=routes(),
         exception_handlers={
             HookRuntimeError: handle_error,
             HTTPProblem: handle_problem,
@@ -113,4 +124,5 @@ def create_app(runtime: HookRuntime, *, manage_lifecycle: bool = True) -> Starle
         lifespan=lifespan,
     )
     app.state.runtime = runtime
+    app.state.limiters = Limiters.from_settings(runtime.settings)
     return app

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.routing import Host, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import ConfigurationError, HookRuntimeError
+from ..errors import ConfigurationError
 from ..runtime import HookRuntime
 from .problems import problem
 
@@ -115,11 +115,7 @@ def _served(app: Any, where: str) -> Iterator[tuple[str, HookRuntime]]:
 
 
 def _is_open(runtime: HookRuntime) -> bool:
-    try:
-        runtime.database  # noqa: B018 - raises when the runtime is not open
-    except HookRuntimeError:
-        return False
-    return True
+    return runtime.is_open
 
 
 class RequireOpen:

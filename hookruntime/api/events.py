@@ -2,43 +2,41 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from typing import Any
 
-from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ..blocking import serving_hook
-from ..catalog import refuse_runtime_topic
 from ..errors import ConflictError, NotFoundError
 from ..keys import ApiKeyInfo
 from ..queue.deliveries import DeliveryView
+from ..queue.outbox import MAX_KEY
 from ..runtime import HookRuntime
-from ..store.models import DELIVERIES, EVENTS
+from . import schemas
 from .io import (
-    RateLimiter,
+    MAX_DEADLINE,
+    MAX_PAGE,
     as_object,
     float_param,
     int_param,
     invalid,
-    off_loop,
     read_json,
     require,
     unix_time,
 )
+from .limits import limiters
+from .openapi import Endpoint
 from .problems import HTTPProblem
 
 __all__ = ["ROUTES"]
 
-limiter = RateLimiter(rate=200.0, burst=400.0)
-call_limiter = RateLimiter(rate=200.0, burst=400.0, what="calls")
 _DEPTH = re.compile(r"[0-9]{1,4}")
-#: A call's deadline is at most its topic's anyway (30 s at most); beyond this, a typo.
-MAX_DEADLINE = 3600.0
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]([\x20-\x7e]{0,198}[\x21-\x7e])?")
+_IDEMPOTENCY_KEY = re.compile(schemas.IDEMPOTENCY_KEY["pattern"])
+_FILTERS = ("status", "topic", "registration_id", "since", "until")
+MANAGE, READ = "webhooks:manage", "deliveries:read"
 
 
 def _runtime(request: Request) -> HookRuntime:
@@ -65,73 +63,39 @@ def _topic(body: dict[str, Any]) -> str:
     return topic
 
 
-def _digest(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-async def _existing(
-    runtime: HookRuntime, org: str, idempotency_key: str
-) -> tuple[str, str, int] | None:
-    async with runtime.database.connect() as conn:
-        row = (
-            await conn.execute(
-                select(EVENTS.c.id, EVENTS.c.request_hash).where(
-                    EVENTS.c.org_id == org, EVENTS.c.idempotency_key == idempotency_key
-                )
-            )
-        ).first()
-        if row is None:
-            return None
-        count = (
-            await conn.execute(select(func.count()).where(DELIVERIES.c.event_id == row.id))
-        ).scalar_one()
-    return row.id, row.request_hash, int(count)
-
-
 async def emit(request: Request) -> Response:
     key = await require(request, "events:emit")
-    limiter.take(key.id)
+    limiters(request).events.take(key.id)
     body = as_object(await read_json(request), {"topic", "data", "key"})
     topic = _topic(body)
-    refuse_runtime_topic(topic)
-    runtime = _runtime(request)
+    if not isinstance(body.get("key"), str | None):
+        raise invalid("key", "must be a string or null")
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-        raise invalid("Idempotency-Key", "1 to 200 printable ASCII characters")
-    if idempotency_key is None:
-        ids, count = await runtime.outbox.publish(
-            topic, [body["data"]], org=key.org, keys=[body.get("key")]
+        raise invalid("Idempotency-Key", f"1 to {MAX_KEY} printable ASCII characters")
+    try:
+        published = await _runtime(request).publish(
+            topic,
+            [body["data"]],
+            org=key.org,
+            keys=[body.get("key")],
+            idempotency_key=idempotency_key,
         )
-        return JSONResponse({"id": ids[0], "deliveries": count}, status_code=202)
-    digest = await off_loop(request, _digest, body)
-    for _ in range(2):  # a concurrent twin may win the insert; then read its event
-        found = await _existing(runtime, key.org, idempotency_key)
-        if found is not None:
-            event_id, seen_digest, count = found
-            if seen_digest != digest:
-                raise HTTPProblem(
-                    422,
-                    "Idempotency-Key reused",
-                    "this Idempotency-Key was used with a different body",
-                )
-            return JSONResponse({"id": event_id, "deliveries": count}, status_code=202)
-        try:
-            ids, count = await runtime.outbox.publish(
-                topic,
-                [body["data"]],
-                org=key.org,
-                keys=[body.get("key")],
-                idempotency=(idempotency_key, digest),
-            )
-        except ConflictError:
-            continue
-        return JSONResponse({"id": ids[0], "deliveries": count}, status_code=202)
-    raise HTTPProblem(409, "Conflict", "the Idempotency-Key is being used concurrently")
+    except ConflictError as exc:
+        if idempotency_key is None:
+            raise
+        # The key names an event of another request: 422, as this route has always said.
+        raise HTTPProblem(
+            422, "Idempotency-Key reused", "this Idempotency-Key was used with a different body"
+        ) from exc
+    return JSONResponse(
+        {"id": published.ids[0], "deliveries": published.deliveries}, status_code=202
+    )
 
 
 async def call(request: Request) -> Response:
     key = await require(request, "hooks:call")
-    call_limiter.take(key.id)
+    limiters(request).calls.take(key.id)
     body = as_object(await read_json(request), {"topic", "data", "deadline"})
     topic = _topic(body)
     deadline = body.get("deadline")
@@ -151,13 +115,13 @@ async def call(request: Request) -> Response:
 
 
 async def event(request: Request) -> Response:
-    key = await require(request, "deliveries:read")
+    key = await require(request, READ)
     runtime = _runtime(request)
     found = await runtime.deliveries.event(request.path_params["id"], org=key.org)
     if found["topic"] in runtime.catalog.hidden_from(key.scopes):
         raise NotFoundError(f"no event {found['id']!r} in org {key.org!r}")
     deliveries = await runtime.deliveries.list(
-        org=key.org, event_id=found["id"], limit=1000, hidden=_hidden(request, key)
+        org=key.org, event_id=found["id"], limit=MAX_PAGE, hidden=_hidden(request, key)
     )
     return JSONResponse(
         {
@@ -186,12 +150,8 @@ def _filters(request: Request) -> dict[str, Any]:
 
 
 async def deliveries(request: Request) -> Response:
-    key = await require(
-        request,
-        "deliveries:read",
-        ("status", "topic", "registration_id", "since", "until", "limit", "after"),
-    )
-    limit = int_param(request, "limit", 100, 1, 1000)
+    key = await require(request, READ, (*_FILTERS, "limit", "after"))
+    limit = int_param(request, "limit", 100, 1, MAX_PAGE)
     items = await _runtime(request).deliveries.list(
         org=key.org,
         limit=limit,
@@ -204,7 +164,7 @@ async def deliveries(request: Request) -> Response:
 
 
 async def delivery(request: Request) -> Response:
-    key = await require(request, "deliveries:read")
+    key = await require(request, READ)
     return JSONResponse((await _visible_delivery(request, key)).to_dict())
 
 
@@ -225,18 +185,15 @@ async def _visible_delivery(request: Request, key: ApiKeyInfo) -> DeliveryView:
 
 
 async def retry(request: Request) -> Response:
-    key = await require(request, "webhooks:manage")
+    key = await require(request, MANAGE)
     await _visible_delivery(request, key)
     found = await _runtime(request).deliveries.retry(request.path_params["id"], org=key.org)
     return JSONResponse(found.to_dict(), status_code=202)
 
 
 async def retry_many(request: Request) -> Response:
-    key = await require(request, "webhooks:manage")
-    body = as_object(
-        await read_json(request, optional=True),
-        {"status", "topic", "registration_id", "since", "until"},
-    )
+    key = await require(request, MANAGE)
+    body = as_object(await read_json(request, optional=True), _FILTERS)
     for name in ("status", "topic", "registration_id"):
         if name in body and not isinstance(body[name], str):
             raise invalid(name, "must be a string")
@@ -249,12 +206,52 @@ async def retry_many(request: Request) -> Response:
     return JSONResponse({"retried": count}, status_code=202)
 
 
-ROUTES: list[tuple[str, str, Any]] = [
-    ("/v1/events", "POST", emit),
-    ("/v1/calls", "POST", call),
-    ("/v1/events/{id}", "GET", event),
-    ("/v1/deliveries", "GET", deliveries),
-    ("/v1/deliveries/retry", "POST", retry_many),
-    ("/v1/deliveries/{id}", "GET", delivery),
-    ("/v1/deliveries/{id}/retry", "POST", retry),
+ROUTES = [
+    Endpoint(
+        "/v1/events",
+        "POST",
+        emit,
+        "Emit an event ({topic,data,key?}; Idempotency-Key honoured)",
+        "events:emit",
+        schemas.EVENT,
+        status=202,
+        headers=(("Idempotency-Key", schemas.IDEMPOTENCY_KEY),),
+    ),
+    Endpoint(
+        "/v1/calls",
+        "POST",
+        call,
+        "Make a blocking call; returns the CallResult",
+        "hooks:call",
+        schemas.CALL,
+    ),
+    Endpoint("/v1/events/{id}", "GET", event, "An event with its deliveries", READ),
+    Endpoint(
+        "/v1/deliveries",
+        "GET",
+        deliveries,
+        "List deliveries",
+        READ,
+        answer=schemas.PAGE,
+        query=(*_FILTERS, "limit", "after"),
+    ),
+    Endpoint(
+        "/v1/deliveries/retry",
+        "POST",
+        retry_many,
+        "Retry every delivery matching a filter",
+        MANAGE,
+        schemas.FILTER,
+        body_required=False,
+        status=202,
+    ),
+    Endpoint("/v1/deliveries/{id}", "GET", delivery, "A delivery with its attempts", READ),
+    Endpoint(
+        "/v1/deliveries/{id}/retry",
+        "POST",
+        retry,
+        "Retry (replay) one delivery",
+        MANAGE,
+        status=202,
+    ),
 ]

@@ -6,7 +6,6 @@ import contextlib
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any, TypeVar
@@ -21,8 +20,10 @@ from .problems import HTTPProblem
 
 __all__ = [
     "MAX_BODY",
+    "MAX_DEADLINE",
     "MAX_DEPTH",
-    "RateLimiter",
+    "MAX_PAGE",
+    "MAX_TIME",
     "as_object",
     "check_value",
     "float_param",
@@ -43,6 +44,10 @@ _T = TypeVar("_T")
 MAX_BODY = 1024 * 1024
 #: Deepest nesting of arrays and objects in a body.
 MAX_DEPTH = 64
+#: A call's deadline is at most its topic's anyway (30 s at most); beyond this, a typo.
+MAX_DEADLINE = 3600.0
+#: Most items of one page of a listing (``?limit=``).
+MAX_PAGE = 1000
 #: Largest Unix time a filter takes (the year 5138): beyond, no column could compare.
 MAX_TIME = 1e11
 #: Unknown fields or parameters named in one answer.
@@ -289,25 +294,3 @@ def unix_time(raw: Any, name: str) -> float:
             errors=[{"field": name, "message": "a Unix time in seconds"}],
         )
     return value
-
-
-class RateLimiter:
-    """A token bucket per API key: ``rate`` ``what`` per second, bursts of ``burst``."""
-
-    def __init__(self, rate: float, burst: float, what: str = "events") -> None:
-        self.rate, self.burst, self.what = rate, burst, what
-        self._buckets: dict[str, tuple[float, float]] = {}
-
-    def take(self, key: str, cost: float = 1.0) -> None:
-        now = time.monotonic()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < cost:
-            wait = math.ceil((cost - tokens) / self.rate)
-            raise HTTPProblem(
-                429,
-                f"Too many {self.what}",
-                f"this key may submit {self.rate:g} {self.what} per second",
-                {"Retry-After": str(max(wait, 1))},
-            )
-        self._buckets[key] = (tokens - cost, now)

@@ -1,264 +1,29 @@
-"""The OpenAPI document of the API, written beside the route table the app serves, not
-from it: ``tests/integration/test_api_routes.py`` checks that the two describe the same routes."""
+"""The OpenAPI document, built from the routes the app serves.
+
+Each API operation is an :class:`Endpoint`: the handler with what documents it (scope,
+body schema, answer, query parameters). The app routes requests by the same objects
+(:class:`DocumentedRoute`), so a route cannot exist undocumented, nor a description
+without its route; the schemas' bounds are the validation's own constants
+(:mod:`.schemas`). Other routes of the app (``/docs``) are described by their path.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DOCS", "openapi"]
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
-_OBJECT: dict[str, Any] = {"type": "object"}
-_TOPICS = {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100}
-_REGISTRATION_FIELDS: dict[str, Any] = {
-    "topics": _TOPICS,
-    "topic": {"type": "string"},
-    "events": _TOPICS,
-    "url": {"type": "string", "pattern": "^https?://", "maxLength": 2048},
-    "secret": {"type": "string", "maxLength": 512},
-    "profile": {"enum": ["standard", "jws", "servicehook", "envelope"]},
-    "priority": {"type": "integer", "minimum": -10000, "maximum": 10000},
-    "on_failure": {"enum": ["ignore", "deny", None]},
-    "timeout": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 60},
-    "ordered": {"type": "boolean"},
-    "headers": {
-        "type": "object",
-        "maxProperties": 20,
-        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 1024},
-    },
-    "retry_schedule": {
-        "type": ["array", "null"],
-        "maxItems": 30,
-        "items": {"type": "number", "minimum": 0, "maximum": 604800},
-    },
-    "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
-    "signed_responses": {"type": "boolean"},
-    "active": {"type": "boolean"},
-    "is_active": {"type": "boolean"},
-    "description": {"type": ["string", "null"], "maxLength": 500},
-    "rev": {"type": "string"},
-}
-_CREATE = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": _REGISTRATION_FIELDS,
-    "required": ["url"],
-    "anyOf": [{"required": ["topics"]}, {"required": ["topic"]}, {"required": ["events"]}],
-}
-_CHANGE = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": _REGISTRATION_FIELDS,
-    "required": ["rev"],
-}
-_TOPIC_ONLY = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["topic"],
-    "properties": {"topic": {"type": "string"}},
-}
-_EVENT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["topic", "data"],
-    "properties": {
-        "topic": {"type": "string"},
-        "data": {},
-        "key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
-    },
-}
-_CALL = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["topic", "data"],
-    "properties": {
-        "topic": {"type": "string"},
-        "data": {},
-        "deadline": {"type": ["number", "null"], "exclusiveMinimum": 0},
-    },
-}
-_FILTER = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "status": {"enum": ["failed", "dead", "delivered"]},
-        "topic": {"type": "string"},
-        "registration_id": {"type": "string"},
-        "since": {"type": "number"},
-        "until": {"type": "number"},
-    },
-}
-_ROTATE = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "rev": {"type": "string"},
-        "secret": {"type": "string"},
-        "grace": {"type": "number", "minimum": 0, "maximum": 604800},
-    },
-}
+from .schemas import OBJECT, QUERY, TEXT
+
+__all__ = ["DocumentedRoute", "Endpoint", "openapi", "routes_of"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
-_PAGE = {
-    "type": "object",
-    "required": ["items", "next"],
-    "properties": {
-        "items": {"type": "array", "items": _OBJECT},
-        "next": {"type": ["string", "null"]},
-    },
-}
-
-#: (summary, scope, request body schema or None, success status, success schema, queries)
-DOCS: dict[
-    tuple[str, str],
-    tuple[str, str | None, dict[str, Any] | None, int, dict[str, Any] | None, tuple[str, ...]],
-] = {
-    ("/healthz", "GET"): ("Liveness and database reachability", None, None, 200, _OBJECT, ()),
-    ("/openapi.json", "GET"): ("This document", None, None, 200, _OBJECT, ()),
-    ("/metrics", "GET"): ("Prometheus metrics (text exposition format)", None, None, 200, None, ()),
-    ("/docs", "GET"): ("This document as an interactive page (HTML)", None, None, 200, None, ()),
-    ("/v1/topics", "GET"): ("The catalog of topics", "", None, 200, _OBJECT, ()),
-    ("/v1/registrations", "POST"): (
-        "Create a registration ({topic,url,secret} is enough)",
-        "webhooks:manage",
-        _CREATE,
-        201,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/registrations", "GET"): (
-        "List registrations",
-        "webhooks:manage",
-        None,
-        200,
-        _PAGE,
-        ("topic", "limit", "after"),
-    ),
-    ("/v1/registrations/{id}", "GET"): (
-        "Read a registration",
-        "webhooks:manage",
-        None,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/registrations/{id}", "PUT"): (
-        "Replace a registration (needs rev)",
-        "webhooks:manage",
-        _CHANGE,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/registrations/{id}", "PATCH"): (
-        "Change some fields (needs rev)",
-        "webhooks:manage",
-        _CHANGE,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/registrations/{id}", "DELETE"): (
-        "Delete a registration",
-        "webhooks:manage",
-        None,
-        204,
-        None,
-        (),
-    ),
-    ("/v1/registrations/{id}/rotate-secret", "POST"): (
-        "Rotate the signing secret (returned once)",
-        "webhooks:manage",
-        _ROTATE,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/registrations/{id}/test", "POST"): (
-        "Send a topic's sample to one registration",
-        "webhooks:manage",
-        None,
-        202,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/test", "POST"): (
-        "Send a topic's sample to the org's registrations",
-        "webhooks:manage",
-        _TOPIC_ONLY,
-        202,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/events", "POST"): (
-        "Emit an event ({topic,data,key?}; Idempotency-Key honoured)",
-        "events:emit",
-        _EVENT,
-        202,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/calls", "POST"): (
-        "Make a blocking call; returns the CallResult",
-        "hooks:call",
-        _CALL,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/events/{id}", "GET"): (
-        "An event with its deliveries",
-        "deliveries:read",
-        None,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/deliveries", "GET"): (
-        "List deliveries",
-        "deliveries:read",
-        None,
-        200,
-        _PAGE,
-        ("status", "topic", "registration_id", "since", "until", "limit", "after"),
-    ),
-    ("/v1/deliveries/{id}", "GET"): (
-        "A delivery with its attempts",
-        "deliveries:read",
-        None,
-        200,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/deliveries/{id}/retry", "POST"): (
-        "Retry (replay) one delivery",
-        "webhooks:manage",
-        None,
-        202,
-        _OBJECT,
-        (),
-    ),
-    ("/v1/deliveries/retry", "POST"): (
-        "Retry every delivery matching a filter",
-        "webhooks:manage",
-        _FILTER,
-        202,
-        _OBJECT,
-        (),
-    ),
-}
-
-#: Routes whose body may be left out (every field has a default).
-_OPTIONAL_BODY = {
-    ("/v1/deliveries/retry", "POST"),
-    ("/v1/registrations/{id}/rotate-secret", "POST"),
-}
-
-_QUERY: dict[str, dict[str, Any]] = {
-    "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
-    "since": {"type": "number"},
-    "until": {"type": "number"},
-    "status": {"enum": ["pending", "delivering", "delivered", "failed", "dead"]},
-}
-
 _ERRORS = {
     "400": "Malformed JSON",
     "401": "No or bad API key",
@@ -271,16 +36,40 @@ _ERRORS = {
     "428": "rev required",
     "429": "Rate limited",
 }
+#: Routes of the app that are not API operations (HTML), by path.
+_PAGES = {"/docs": "This document as an interactive page (HTML)"}
 
 
-def openapi(version: str) -> dict[str, Any]:
-    paths: dict[str, dict[str, Any]] = {}
-    for (path, method), (summary, scope, body, status, schema, queries) in DOCS.items():
-        operation: dict[str, Any] = {"summary": summary, "responses": {}}
-        if scope is not None:
+@dataclass(frozen=True)
+class Endpoint:
+    """One operation: ``method`` on ``path`` answered by ``handler``, and its description.
+
+    ``scope`` None: no API key; ``""``: any key; else the scope the key needs.
+    ``answer`` is the success body's schema (None: no JSON body), ``media`` another
+    media type for it; ``headers`` are optional request headers (name, schema);
+    ``also`` documents further successes (status → description).
+    """
+
+    path: str
+    method: str
+    handler: Handler
+    summary: str
+    scope: str | None = ""
+    body: dict[str, Any] | None = None
+    body_required: bool = True
+    status: int = 200
+    answer: dict[str, Any] | None = field(default_factory=lambda: OBJECT)
+    media: str | None = None
+    query: tuple[str, ...] = ()
+    headers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    also: tuple[tuple[int, str], ...] = ()
+
+    def operation(self) -> dict[str, Any]:
+        operation: dict[str, Any] = {"summary": self.summary, "responses": {}}
+        if self.scope is not None:
             operation["security"] = [{"bearer": []}]
-            if scope:
-                operation["description"] = f"Needs the scope `{scope}`."
+            if self.scope:
+                operation["description"] = f"Needs the scope `{self.scope}`."
             operation["responses"].update(
                 {
                     code: {
@@ -290,39 +79,77 @@ def openapi(version: str) -> dict[str, Any]:
                     for code, text in _ERRORS.items()
                 }
             )
-        parameters = (
-            [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-            if "{id}" in path
-            else []
-        )
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": TEXT}
+            for name in _path_names(self.path)
+        ]
         parameters += [
-            {
-                "name": q,
-                "in": "query",
-                "required": False,
-                "schema": _QUERY.get(q, {"type": "string"}),
-            }
-            for q in queries
+            {"name": q, "in": "query", "required": False, "schema": QUERY.get(q, TEXT)}
+            for q in self.query
+        ]
+        parameters += [
+            {"name": name, "in": "header", "required": False, "schema": schema}
+            for name, schema in self.headers
         ]
         if parameters:
             operation["parameters"] = parameters
-        if body is not None:
+        if self.body is not None:
             operation["requestBody"] = {
-                "required": (path, method) not in _OPTIONAL_BODY,
-                "content": {"application/json": {"schema": body}},
+                "required": self.body_required,
+                "content": {"application/json": {"schema": self.body}},
             }
         success: dict[str, Any] = {"description": "OK"}
-        if schema is not None:
-            success["content"] = {"application/json": {"schema": schema}}
-        if path == "/metrics":
-            success["content"] = {"text/plain": {"schema": {"type": "string"}}}
-        operation["responses"][str(status)] = success
-        if path.endswith("/test") or path == "/v1/test":
-            operation["responses"]["200"] = {
-                "description": "A blocking topic: the call's result",
-                "content": {"application/json": {"schema": _OBJECT}},
+        if self.media is not None:
+            success["content"] = {self.media: {"schema": {"type": "string"}}}
+        elif self.answer is not None:
+            success["content"] = {"application/json": {"schema": self.answer}}
+        operation["responses"][str(self.status)] = success
+        for status, text in self.also:
+            operation["responses"][str(status)] = {
+                "description": text,
+                "content": {"application/json": {"schema": OBJECT}},
             }
-        paths.setdefault(path, {})[method.lower()] = operation
+        return operation
+
+
+class DocumentedRoute(Route):
+    """A Starlette route serving every :class:`Endpoint` of one path (so that a 405
+    lists all the path's methods in Allow), and keeping them for the document."""
+
+    def __init__(self, path: str, endpoints: Sequence[Endpoint]) -> None:
+        self.endpoints = {e.method: e for e in endpoints}
+        handlers = {e.method: e.handler for e in endpoints}
+
+        async def dispatch(request: Request) -> Response:
+            method = "GET" if request.method == "HEAD" else request.method
+            return await handlers[method](request)
+
+        super().__init__(path, dispatch, methods=list(handlers))
+
+
+def routes_of(endpoints: Iterable[Endpoint]) -> list[DocumentedRoute]:
+    """One route per path, in the order the paths first appear."""
+    by_path: dict[str, list[Endpoint]] = {}
+    for endpoint in endpoints:
+        by_path.setdefault(endpoint.path, []).append(endpoint)
+    return [DocumentedRoute(path, group) for path, group in by_path.items()]
+
+
+def openapi(version: str, routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    """The document of ``routes`` (an app's ``routes``): their operations, and a
+    summary for each other route with methods; mounts (the dashboard) are left out."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        if isinstance(route, DocumentedRoute):
+            for method, endpoint in route.endpoints.items():
+                paths.setdefault(route.path, {})[method.lower()] = endpoint.operation()
+        elif isinstance(route, Route) and route.methods:
+            summary = _PAGES.get(route.path, route.path)
+            for method in sorted(route.methods - {"HEAD"}):
+                paths.setdefault(route.path, {})[method.lower()] = {
+                    "summary": summary,
+                    "responses": {"200": {"description": "OK"}},
+                }
     return {
         "openapi": "3.1.0",
         "info": {"title": "hookruntime", "version": version},
@@ -338,9 +165,13 @@ def openapi(version: str) -> dict[str, Any]:
                         "title": {"type": "string"},
                         "status": {"type": "integer"},
                         "detail": {"type": "string"},
-                        "errors": {"type": "array", "items": _OBJECT},
+                        "errors": {"type": "array", "items": OBJECT},
                     },
                 }
             },
         },
     }
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]

@@ -10,7 +10,10 @@ from starlette.responses import JSONResponse, Response
 
 from ..registrations import EDITABLE
 from ..runtime import HookRuntime
-from .io import RateLimiter, as_object, int_param, invalid, read_json, require
+from . import schemas
+from .io import MAX_PAGE, as_object, int_param, invalid, read_json, require
+from .limits import limiters
+from .openapi import Endpoint
 from .problems import HTTPProblem
 
 __all__ = ["ROUTES"]
@@ -20,8 +23,7 @@ MANAGE = "webhooks:manage"
 _ALIASES = {"topic": "topics", "events": "topics", "is_active": "active"}
 _FIELDS = EDITABLE | set(_ALIASES) | {"rev"}
 _REV = re.compile(r"[\x21-\x7e]{1,100}")
-#: A test sends to every receiver of a topic: fewer of them than of events.
-test_limiter = RateLimiter(rate=5.0, burst=20.0, what="tests")
+_LISTING = ("topic", "limit", "after")
 
 
 def _runtime(request: Request) -> HookRuntime:
@@ -98,8 +100,8 @@ async def create(request: Request) -> Response:
 
 
 async def listing(request: Request) -> Response:
-    key = await require(request, MANAGE, ("topic", "limit", "after"))
-    limit = int_param(request, "limit", 100, 1, 1000)
+    key = await require(request, MANAGE, _LISTING)
+    limit = int_param(request, "limit", 100, 1, MAX_PAGE)
     items = await _runtime(request).registrations.list(
         org=key.org,
         topic=request.query_params.get("topic"),
@@ -167,7 +169,7 @@ async def rotate(request: Request) -> Response:
 
 async def test_one(request: Request) -> Response:
     key = await require(request, MANAGE)
-    test_limiter.take(key.id)
+    limiters(request).tests.take(key.id)
     body = as_object(await read_json(request, optional=True), {"topic"})
     topic = _topic(body, required=False)
     runtime = _runtime(request)
@@ -180,7 +182,7 @@ async def test_one(request: Request) -> Response:
 
 async def test_topic(request: Request) -> Response:
     key = await require(request, MANAGE)
-    test_limiter.take(key.id)
+    limiters(request).tests.take(key.id)
     topic = _topic(as_object(await read_json(request), {"topic"}), required=True)
     assert topic is not None
     runtime = _runtime(request)
@@ -192,14 +194,78 @@ async def test_topic(request: Request) -> Response:
     return JSONResponse(answer, status_code=200 if "result" in answer else 202)
 
 
-ROUTES: list[tuple[str, str, Any]] = [
-    ("/v1/registrations", "POST", create),
-    ("/v1/registrations", "GET", listing),
-    ("/v1/registrations/{id}", "GET", read),
-    ("/v1/registrations/{id}", "PUT", change),
-    ("/v1/registrations/{id}", "PATCH", change),
-    ("/v1/registrations/{id}", "DELETE", remove),
-    ("/v1/registrations/{id}/rotate-secret", "POST", rotate),
-    ("/v1/registrations/{id}/test", "POST", test_one),
-    ("/v1/test", "POST", test_topic),
+_BLOCKING = ((200, "A blocking topic: the call's result"),)
+ROUTES = [
+    Endpoint(
+        "/v1/registrations",
+        "POST",
+        create,
+        "Create a registration ({topic,url,secret} is enough)",
+        MANAGE,
+        schemas.CREATE,
+        status=201,
+    ),
+    Endpoint(
+        "/v1/registrations",
+        "GET",
+        listing,
+        "List registrations",
+        MANAGE,
+        answer=schemas.PAGE,
+        query=_LISTING,
+    ),
+    Endpoint("/v1/registrations/{id}", "GET", read, "Read a registration", MANAGE),
+    Endpoint(
+        "/v1/registrations/{id}",
+        "PUT",
+        change,
+        "Replace a registration (needs rev)",
+        MANAGE,
+        schemas.CHANGE,
+    ),
+    Endpoint(
+        "/v1/registrations/{id}",
+        "PATCH",
+        change,
+        "Change some fields (needs rev)",
+        MANAGE,
+        schemas.CHANGE,
+    ),
+    Endpoint(
+        "/v1/registrations/{id}",
+        "DELETE",
+        remove,
+        "Delete a registration",
+        MANAGE,
+        status=204,
+        answer=None,
+    ),
+    Endpoint(
+        "/v1/registrations/{id}/rotate-secret",
+        "POST",
+        rotate,
+        "Rotate the signing secret (returned once)",
+        MANAGE,
+        schemas.ROTATE,
+        body_required=False,
+    ),
+    Endpoint(
+        "/v1/registrations/{id}/test",
+        "POST",
+        test_one,
+        "Send a topic's sample to one registration",
+        MANAGE,
+        status=202,
+        also=_BLOCKING,
+    ),
+    Endpoint(
+        "/v1/test",
+        "POST",
+        test_topic,
+        "Send a topic's sample to the org's registrations",
+        MANAGE,
+        schemas.TOPIC_ONLY,
+        status=202,
+        also=_BLOCKING,
+    ),
 ]

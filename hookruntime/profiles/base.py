@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from ..errors import VerificationError
 
 __all__ = [
+    "MAX_SECRET",
     "Message",
     "Profile",
     "RetryPolicy",
@@ -31,6 +32,9 @@ __all__ = [
     "hmac_sha256",
     "iso_timestamp",
 ]
+
+#: Longest signing secret of any profile.
+MAX_SECRET = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,6 @@ def load_json(body: bytes) -> Any:
 def text_secret_problem(secret: str, minimum: int, profile: str) -> str | None:
     if not isinstance(secret, str) or len(secret) < minimum:
         return f"profile {profile!r} needs a secret of at least {minimum} characters"
-    if len(secret) > 512:
-        return "secret is longer than 512 characters"
+    if len(secret) > MAX_SECRET:
+        return f"secret is longer than {MAX_SECRET} characters"
     return None

@@ -21,10 +21,10 @@ from ..store.engine import Database
 from ..store.models import ATTEMPTS, DELIVERIES, EVENTS, REGISTRATION_TOPICS
 from .wake import Wakeup
 
-__all__ = ["STATUSES", "AttemptView", "Deliveries", "DeliveryView"]
+__all__ = ["RETRYABLE", "STATUSES", "AttemptView", "Deliveries", "DeliveryView"]
 
 STATUSES = ("pending", "delivering", "delivered", "failed", "dead")
-_RETRYABLE = ("failed", "dead", "delivered")
+RETRYABLE = ("failed", "dead", "delivered")
 _CHUNK = 500
 
 
@@ -212,10 +212,10 @@ class Deliveries:
             ).scalar()
             if status is None:
                 raise NotFoundError(f"no delivery {delivery_id!r} in org {org!r}")
-            if status not in _RETRYABLE:
+            if status not in RETRYABLE:
                 raise ConflictError(
                     f"delivery {delivery_id!r} is {status}; only "
-                    f"{', '.join(_RETRYABLE)} deliveries can be retried"
+                    f"{', '.join(RETRYABLE)} deliveries can be retried"
                 )
             conn.execute(self._restart([delivery_id]))
             # Read back in the same transaction: once woken, a worker may take it at once.
@@ -241,9 +241,9 @@ class Deliveries:
         is called after each chunk. Returns how many were retried."""
         if progress is not None and not callable(progress):
             raise ValidationError.single("progress", "must be a function (done, total)")
-        if status not in _RETRYABLE:
+        if status not in RETRYABLE:
             raise ValidationError(
-                [FieldError("status", f"only {', '.join(_RETRYABLE)} deliveries can be retried")]
+                [FieldError("status", f"only {', '.join(RETRYABLE)} deliveries can be retried")]
             )
         query = self._filtered(
             DELIVERIES.c.id, org, status, topic, registration_id, since, until, hidden=hidden

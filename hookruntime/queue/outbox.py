@@ -4,7 +4,7 @@ matching active registration, in one transaction, with Core statements in batche
 With ``session=`` the rows join the host's own SQLAlchemy transaction: the event
 exists if and only if the host commits, and idle workers wake on that commit.
 :meth:`Outbox.publish_through` does the same, synchronously, through a connection of a
-synchronous host (see :mod:`hookruntime.queue.hosted`).
+synchronous host (see :mod:`hookruntime.queue.writers`).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalog import Catalog
-from ..errors import ConflictError, FieldError, ValidationError
+from ..errors import FieldError, ValidationError
 from ..ids import new_id
 from ..observe.tracing import current_traceparent
 from ..store.engine import Database
@@ -26,15 +26,17 @@ from ..store.fanout import NewEvent, Owner, fan_out
 from ..store.orgs import valid_org
 from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
+from .idempotency import Published, digest, first_answer, in_use, take_key
 from .intake import Intake
 from .wake import Wakeup
 from .writers import Own, Writer
 
-__all__ = ["MAX_PAYLOAD", "Outbox"]
+__all__ = ["MAX_KEY", "MAX_PAYLOAD", "Outbox"]
 
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
+#: Longest ``key`` and idempotency key of an event (their columns' length).
 MAX_KEY = 200
 
 
@@ -66,21 +68,15 @@ class Outbox:
         org: str,
         keys: Sequence[str | None] | None = None,
         session: AsyncSession | None = None,
-        idempotency: tuple[str, str] | None = None,
         only: str | None = None,
     ) -> tuple[list[str], int]:
         """Write the events; return their ids and the number of deliveries per event.
         ``only`` limits the deliveries to one registration (a test event)."""
-        events, now = self._events(topic_name, items, org, keys, idempotency)
+        events, now = self._events(topic_name, items, org, keys)
         if session is None:
-            try:
-                count, direct = await self._db.transaction(
-                    lambda conn: self._write(Own(conn), org, topic_name, events, now, only)
-                )
-            except IntegrityError as exc:
-                if idempotency is None:
-                    raise
-                raise ConflictError("an event with this idempotency key exists") from exc
+            count, direct = await self._db.transaction(
+                lambda conn: self._write(Own(conn), org, topic_name, events, now, only)
+            )
             # Deliveries handed straight to the worker need no claim: wake one only for
             # those left pending (claims that found nothing halved the rate of single emits).
             self._committed(direct, wake=len(direct) < count * len(events))
@@ -90,6 +86,43 @@ class Outbox:
             )
             self._handoff.add(session.sync_session, direct)
         return [e.id for e in events], count
+
+    async def publish_once(
+        self,
+        topic_name: str,
+        document: Any,
+        *,
+        org: str,
+        key: str | None,
+        idempotency_key: str,
+        session: AsyncSession | None = None,
+    ) -> Published:
+        """Write one event unless ``org`` already has one under ``idempotency_key``: the
+        same request again (topic, data and key) answers the first event, replayed and
+        with nothing written; another request raises ConflictError (see
+        :mod:`.idempotency`)."""
+        events, now = self._events(topic_name, [document], org, [key])
+        request_hash = await digest(topic_name, document, key, len(events[0].payload))
+        event = events[0]._replace(idempotency_key=idempotency_key, request_hash=request_hash)
+        if session is not None:
+            written = await session.run_sync(
+                lambda own: self._write_once(own.connection(), org, topic_name, event, now)
+            )
+            if written is None:  # a snapshot older than the twin's commit (REPEATABLE READ)
+                raise in_use(idempotency_key)
+            if not written[0].replayed:
+                self._handoff.add(session.sync_session, written[1])
+            return written[0]
+        for _ in range(2):  # the twin's event vanished in between (pruned): write again
+            written = await self._db.transaction(
+                lambda conn: self._write_once(conn, org, topic_name, event, now)
+            )
+            if written is not None:
+                published, direct = written
+                if not published.replayed:
+                    self._committed(direct, wake=len(direct) < published.deliveries)
+                return published
+        raise in_use(idempotency_key)
 
     def publish_through(
         self,
@@ -103,7 +136,7 @@ class Outbox:
         """As :meth:`publish`, synchronously, in the calling thread, through a host's
         connection in the host's transaction. Its deliveries are left for a claim (this
         thread is not the worker's), which the host's commit wakes."""
-        events, now = self._events(topic_name, items, org, keys, None)
+        events, now = self._events(topic_name, items, org, keys)
         count, _ = self._write(writer, org, topic_name, events, now, claim=False)
         return [e.id for e in events], count
 
@@ -117,7 +150,6 @@ class Outbox:
         items: Iterable[Any],
         org: str,
         keys: Sequence[str | None] | None,
-        idempotency: tuple[str, str] | None,
     ) -> tuple[list[NewEvent], float]:
         topic = self._catalog.get_topic(topic_name)
         if topic.blocking:
@@ -130,7 +162,6 @@ class Outbox:
         for index, document in enumerate(documents):
             topic.validate(document, "data" if len(documents) == 1 else f"data.{index}")
         now = time.time()
-        idempotency_key, request_hash = idempotency or (None, None)
         traceparent = current_traceparent()
         events = [
             NewEvent(
@@ -139,8 +170,8 @@ class Outbox:
                 topic_name,
                 key,
                 _serialise(document, index),
-                idempotency_key,
-                request_hash,
+                None,  # the idempotency key and request hash: see publish_once
+                None,
                 now,
                 traceparent,
             )
@@ -154,6 +185,19 @@ class Outbox:
         if wake:
             self._wakeup.notify()
 
+    def _write_once(
+        self, conn: Connection, org: str, topic: str, event: NewEvent, now: float
+    ) -> tuple[Published, list[Claimed]] | None:
+        """The idempotent event's rows, or the answer of the event already under its key
+        (None: under the key, but invisible to this transaction)."""
+        # The event row first, as in fan_out, and for the same reason.
+        if take_key(conn, event._asdict()):
+            count, direct = self._write(Own(conn), org, topic, [event], now, events_written=True)
+            return Published([event.id], count), direct
+        assert event.idempotency_key is not None and event.request_hash is not None
+        answer = first_answer(conn, org, event.idempotency_key, event.request_hash)
+        return None if answer is None else (answer, [])
+
     def _write(
         self,
         writer: Writer,
@@ -164,6 +208,7 @@ class Outbox:
         only: str | None = None,
         *,
         claim: bool = True,
+        events_written: bool = False,
     ) -> tuple[int, list[Claimed]]:
         intake = self._intake if claim else None
         owner = None
@@ -171,7 +216,15 @@ class Outbox:
             owner = Owner(intake.id, now + intake.lease, new_lease_token(), intake.room())
         postgresql = self._db.dialect == "postgresql"
         count, direct = fan_out(
-            writer, org, topic, events, now, postgresql=postgresql, only=only, owner=owner
+            writer,
+            org,
+            topic,
+            events,
+            now,
+            postgresql=postgresql,
+            only=only,
+            owner=owner,
+            events_written=events_written,
         )
         if owner is None:
             return count, []

@@ -78,14 +78,17 @@ def fan_out(
     postgresql: bool,
     only: str | None = None,
     owner: Owner | None = None,
+    events_written: bool = False,
 ) -> tuple[int, list[tuple[NewDelivery, NewEvent]]]:
     """Write ``events`` and their deliveries; return the number of deliveries per event
     and those written claimed by ``owner``, each with its event. ``only`` limits the
-    deliveries to one registration."""
+    deliveries to one registration; ``events_written``: the event rows are in already
+    (an idempotent event, inserted unless its key was taken)."""
     # The write comes first: in a host's SQLite transaction that has not written yet,
     # a read first would make the write an upgrade, which fails at once when another
     # connection holds the lock instead of waiting for it.
-    writer.insert(_EVENTS, events)
+    if not events_written:
+        writer.insert(_EVENTS, events)
     query = select(REGISTRATIONS.c.id, REGISTRATIONS.c.ordered)
     if only is not None:
         query = query.where(REGISTRATIONS.c.id == only)

@@ -249,10 +249,12 @@ async def test_idempotency_under_50_concurrent_requests(api) -> None:
             group.start_soon(send)
     assert {a.status_code for a in answers} == {202}
     assert len({a.json()["id"] for a in answers}) == 1
+    assert {a.json()["deliveries"] for a in answers} == {1}  # a replay answers the same
     other = await client.post(
         "/v1/events", headers=headers, json={"topic": "punch.create", "data": {"punch": {"id": 8}}}
     )
-    assert other.status_code == 422
+    assert other.status_code == 422 and other.json()["title"] == "Idempotency-Key reused"
+    assert len(await runtime.deliveries.list(org="acme")) == 1
 
 
 async def test_another_orgs_objects_are_not_found(api) -> None:
@@ -332,21 +334,27 @@ async def test_openapi_describes_every_route(api) -> None:
     assert served == described
 
 
-async def test_event_submission_is_rate_limited_per_key(api, monkeypatch) -> None:
-    from hookruntime.api import events
-
-    runtime, client = api
-    monkeypatch.setattr(events, "limiter", events.RateLimiter(rate=1.0, burst=3.0))
-    headers = await bearer(runtime)
-    body = {"topic": "punch.create", "data": {"punch": {"id": 1}}}
-    codes = [
-        (await client.post("/v1/events", headers=headers, json=body)).status_code for _ in range(5)
-    ]
-    assert codes == [202, 202, 202, 429, 429]
-    limited = await client.post("/v1/events", headers=headers, json=body)
-    assert int(limited.headers["Retry-After"]) >= 1
-    other = await client.post("/v1/events", headers=await bearer(runtime), json=body)
-    assert other.status_code == 202  # the bucket is per key
+async def test_event_submission_is_rate_limited_per_key(tmp_path, master_key) -> None:
+    runtime = HookRuntime(
+        f"sqlite:///{tmp_path / 'limited.db'}",
+        master_key=master_key,
+        workers=0,
+        environ={"HOOKRUNTIME_EVENTS_RATE": "1", "HOOKRUNTIME_EVENTS_BURST": "3"},
+    )
+    async with runtime:
+        transport = httpx.ASGITransport(app=create_app(runtime, manage_lifecycle=False))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            headers = await bearer(runtime)
+            body = {"topic": "punch.create", "data": {"punch": {"id": 1}}}
+            codes = [
+                (await client.post("/v1/events", headers=headers, json=body)).status_code
+                for _ in range(5)
+            ]
+            assert codes == [202, 202, 202, 429, 429]
+            limited = await client.post("/v1/events", headers=headers, json=body)
+            assert int(limited.headers["Retry-After"]) >= 1
+            other = await client.post("/v1/events", headers=await bearer(runtime), json=body)
+            assert other.status_code == 202  # the bucket is per key
 
 
 async def test_registrations_per_org_are_limited(api, monkeypatch) -> None:

@@ -5,6 +5,7 @@ test and call routes are rate-limited per key."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -121,13 +122,12 @@ async def test_the_runtimes_own_topics_cannot_be_emitted_from_outside(
 
 
 async def test_tests_and_calls_are_rate_limited_per_key(
-    runtime: HookRuntime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    runtime: HookRuntime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hookruntime.api import events, registrations
-    from hookruntime.api.io import RateLimiter
-
-    monkeypatch.setattr(registrations, "test_limiter", RateLimiter(1.0, 2.0), raising=False)
-    monkeypatch.setattr(events, "call_limiter", RateLimiter(1.0, 2.0), raising=False)
+    limits = {"tests_rate": 1.0, "tests_burst": 2.0, "calls_rate": 1.0, "calls_burst": 2.0}
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, **limits))
+    transport = httpx.ASGITransport(app=create_app(runtime, manage_lifecycle=False))
+    client = httpx.AsyncClient(transport=transport, base_url="http://api.test")
     headers = await bearer(runtime, ALL)
     test = {"topic": "punch.create"}
     call = {"topic": "user_logged_in", "data": {"id": "u1"}}

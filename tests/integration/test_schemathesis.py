@@ -27,6 +27,7 @@ from schemathesis.checks import negative_data_rejection
 from schemathesis.generation.modes import GenerationMode
 
 from hookruntime import __version__
+from hookruntime.api.app import routes
 from hookruntime.api.openapi import openapi
 from hookruntime.store.crypto import generate_master_key
 
@@ -116,8 +117,9 @@ async def _admin(sql: str) -> None:
 
 
 def _schema(mode: GenerationMode) -> schemathesis.schemas.BaseSchema:
-    # The document the server serves, built here: loading it needs no server.
-    schema = schemathesis.openapi.from_dict(openapi(__version__))
+    # The document the server serves, built here from the same routes: loading it needs
+    # no server.
+    schema = schemathesis.openapi.from_dict(openapi(__version__, routes()))
     schema.config.generation.update(modes=[mode])
     return schema
 
