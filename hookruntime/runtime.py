@@ -1,4 +1,6 @@
-"""The :class:`HookRuntime` facade: settings, catalog, store, control plane.
+"""The :class:`HookRuntime` facade: settings and catalog, the control plane
+(registrations, keys, deliveries), the blocking ``call`` and the queued ``emit``; the
+parts behind it are built in :mod:`hookruntime.parts`.
 
 ::
 
@@ -15,41 +17,31 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import anyio
-from anyio.abc import TaskGroup, TaskStatus
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .arguments import check_hook, check_json, check_session, documents, json_data
-from .blocking import BlockingCaller, BreakerPolicy, Breakers, CallResult
+from .blocking import BreakerPolicy, Breakers, CallResult
 from .catalog import Catalog, refuse_runtime_topic
 from .config import Settings
-from .errors import ConfigurationError, HookRuntimeError, ValidationError
-from .http import HttpClient
-from .http.httpx_client import HttpxClient
+from .errors import HookRuntimeError, ValidationError
 from .keys import Keys
 from .observe import Metrics, Observer
 from .observe.tracing import detect as detect_tracing
+from .parts import Parts, open_parts
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
 from .queue.idempotency import Published
-from .queue.intake import Intake
 from .queue.outbox import MAX_KEY, Outbox
-from .queue.records import DisablePolicy
-from .queue.wake import Wakeup
-from .queue.worker import Worker, WorkerSettings
+from .queue.worker import Worker
 from .registrations import Registrations
 from .static import StaticRegistration
 from .static import apply as apply_static
 from .store.attempts import AttemptLog
-from .store.crypto import SecretBox, generate_master_key, load_key_file
 from .store.engine import Database
-from .store.migrate import migrate
-from .targets import Directory
 
 __all__ = ["HookRuntime"]
 
@@ -57,7 +49,8 @@ log = logging.getLogger("hookruntime")
 
 
 class HookRuntime:
-    """One runtime per process: open it with ``async with`` (or :meth:`open`/:meth:`close`).
+    """Open it with ``async with`` (or :meth:`open`/:meth:`close`); one per process is the
+    usual shape, though nothing stops a process from opening several.
 
     ``settings`` (default: read from the ``HOOKRUNTIME_*`` environment) holds every setting;
     the keyword arguments that are not None win over it. ``plugins`` replaces entry-point
@@ -112,13 +105,7 @@ class HookRuntime:
         self.static_registration = StaticRegistration.from_env(self.catalog, environ)
         self.auto_migrate = auto_migrate
         self.breakers = Breakers(breaker)
-        self._database: Database | None = None
-        self._keys: Keys | None = None
-        self._registrations: Registrations | None = None
-        self._caller: BlockingCaller | None = None
-        self._attempts: AttemptLog | None = None
-        self._outbox: Outbox | None = None
-        self._deliveries: Deliveries | None = None
+        self._parts: Parts | None = None
         self.workers: list[Worker] = []
         self._stack: AsyncExitStack | None = None
 
@@ -131,65 +118,35 @@ class HookRuntime:
 
     async def open(self) -> None:
         """Open the store (migrating it unless ``auto_migrate=False``), the HTTP client
-        and the background tasks."""
+        and the background tasks (:mod:`hookruntime.parts`)."""
         if self._stack is not None:
             raise HookRuntimeError("this HookRuntime is already open")
         async with AsyncExitStack() as stack:
-            # The parts in dependency order: each is given, when built, all it uses.
             self.observer.tracing = detect_tracing(self._tracer_provider)
-            database = Database(self.settings.database_url)
-            stack.push_async_callback(database.dispose)
-            box = SecretBox(self._master_key(database))
-            if self.auto_migrate:
-                await migrate(database)
-            client = await self._open_client(stack)
-            tasks = await stack.enter_async_context(anyio.create_task_group())
-            attempts = AttemptLog(database)
-            tasks.start_soon(attempts.run)
-            wakeup = Wakeup()
-            registrations = Registrations(
-                database,
+            parts = await open_parts(
+                stack,
+                self.settings,
                 self.catalog,
-                box,
-                allow_private=self.settings.allow_private_targets,
-                wakeup=wakeup,
+                self.observer,
+                self.breakers,
+                auto_migrate=self.auto_migrate,
             )
-            keys = Keys(database, self.catalog)
-            directory = Directory(database, registrations)
-            caller = BlockingCaller(
-                self.catalog, directory, client, attempts, self.breakers, observer=self.observer
-            )
-            deliveries = Deliveries(database, wakeup)
-            worker_settings = self._worker_settings()
-            intakes = [Intake(wakeup, worker_settings) for _ in range(self.settings.workers)]
-            # The first worker takes the deliveries this process emits straight from the
-            # outbox, through its intake; the others, and other processes, claim them.
-            outbox = Outbox(database, self.catalog, wakeup, intakes[0] if intakes else None)
-            workers = [
-                Worker(database, directory, client, wakeup, worker_settings, intake)
-                for intake in intakes
-            ]
-            self._database, self._attempts, self._keys = database, attempts, keys
-            self._registrations, self._caller = registrations, caller
-            self._deliveries, self._outbox, self.workers = deliveries, outbox, workers
-            await self._start_workers(stack, tasks)
-            # After the workers' stop, which cancels the task group: unwound first, so the
-            # log's writer still runs to write what it holds.
-            stack.push_async_callback(self._drain, attempts)
             if self.metrics is not None:
+                workers = parts.workers
                 self.metrics.bind(
-                    database, lambda: [w.in_flight for w in self.workers], self.breakers.states
+                    parts.database, lambda: [w.in_flight for w in workers], self.breakers.states
                 )
                 stack.callback(self.metrics.unbind)
-
+            self._parts, self.workers = parts, list(parts.workers)
             self._stack = stack.pop_all()
         if self.auto_migrate and self.static_registration is not None:
             try:
-                await apply_static(self.static_registration, registrations)
+                await apply_static(self.static_registration, parts.registrations)
             except BaseException:
                 await self.close()
                 raise
         plugins = sorted({t.plugin for t in self.catalog.values()})
+        database = parts.database
         log.info(
             "hookruntime open on %s: %d workers, %d topics from %s",
             database.dialect,
@@ -207,73 +164,10 @@ class HookRuntime:
 
     async def close(self) -> None:
         stack, self._stack = self._stack, None
-        self._database = self._keys = self._registrations = None
-        self._caller = self._attempts = None
-        self._outbox = self._deliveries = None
+        self._parts = None
         if stack is not None:
             await stack.aclose()
             log.info("hookruntime closed")
-
-    async def _open_client(self, stack: AsyncExitStack) -> HttpClient:
-        backend = _client_backend(self.settings.http_client)
-        client = backend(
-            limit=max(self.settings.concurrency * 4, 256),
-            allow_private=self.settings.allow_private_targets,
-        )
-        await client.open()
-        stack.push_async_callback(client.aclose)
-        return client
-
-    def _worker_settings(self) -> WorkerSettings:
-        settings = self.settings
-        return WorkerSettings(
-            concurrency=settings.concurrency,
-            registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
-            lease=settings.lease,
-            sender_process=settings.sender_process,
-            observer=self.observer,
-            health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
-        )
-
-    async def _start_workers(self, stack: AsyncExitStack, tasks: TaskGroup) -> None:
-        if not self.workers:
-            return
-        finished = []
-        for worker in self.workers:
-            done = anyio.Event()
-            finished.append(done)
-            await tasks.start(_until_done, worker, done)
-        retention = anyio.CancelScope()
-        tasks.start_soon(self._retention_loop, retention)
-
-        async def stop() -> None:
-            for worker in self.workers:
-                worker.stop()
-            with anyio.CancelScope(shield=True):
-                for done in finished:
-                    await done.wait()
-            # Only the pruning: the attempt log's writer still has rows to write (it
-            # stops once drained), and cancelled it would leave them, and close, waiting.
-            retention.cancel()
-
-        stack.push_async_callback(stop)
-
-    async def _retention_loop(self, scope: anyio.CancelScope) -> None:
-        with scope:
-            while True:
-                await anyio.sleep(300)
-                try:
-                    pruned = await self.deliveries.prune(older_than=self.settings.retention)
-                    if pruned:
-                        log.info("pruned %d delivered events", pruned)
-                except Exception:
-                    log.exception("pruning failed; will try again")
-
-    @staticmethod
-    async def _drain(attempts: AttemptLog) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
-            await attempts.close()
-            await attempts.flush()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -289,16 +183,19 @@ class HookRuntime:
 
     # -- parts -------------------------------------------------------------------
 
+    def _open(self) -> Parts:
+        if self._parts is None:
+            raise HookRuntimeError("HookRuntime is not open; use `async with runtime:`")
+        return self._parts
+
     @property
     def database(self) -> Database:
-        if self._database is None:
-            raise HookRuntimeError("HookRuntime is not open; use `async with runtime:`")
-        return self._database
+        return self._open().database
 
     @property
     def is_open(self) -> bool:
         """Whether the runtime is open (between :meth:`open` and :meth:`close`)."""
-        return self._database is not None
+        return self._parts is not None
 
     async def ping(self) -> None:
         """One round trip to the store; raises StoreUnavailable when it cannot be reached."""
@@ -306,21 +203,23 @@ class HookRuntime:
 
     @property
     def keys(self) -> Keys:
-        self.database  # noqa: B018 - raises the clear "not open" error
-        assert self._keys is not None
-        return self._keys
+        return self._open().keys
 
     @property
     def registrations(self) -> Registrations:
-        self.database  # noqa: B018
-        assert self._registrations is not None
-        return self._registrations
+        return self._open().registrations
 
     @property
     def attempts(self) -> AttemptLog:
-        self.database  # noqa: B018
-        assert self._attempts is not None
-        return self._attempts
+        return self._open().attempts
+
+    @property
+    def outbox(self) -> Outbox:
+        return self._open().outbox
+
+    @property
+    def deliveries(self) -> Deliveries:
+        return self._open().deliveries
 
     # -- hooks -------------------------------------------------------------------
 
@@ -332,9 +231,7 @@ class HookRuntime:
         when tighter) whatever the receivers do."""
         check_hook(topic, org, deadline=deadline)
         check_json(data)
-        self.database  # noqa: B018
-        assert self._caller is not None
-        return await self._caller.call(topic, data, org=org, deadline=deadline)
+        return await self._open().caller.call(topic, data, org=org, deadline=deadline)
 
     async def send_test(
         self, *, org: str, topic: str | None = None, registration_id: str | None = None
@@ -354,8 +251,8 @@ class HookRuntime:
             raise ValidationError.single("topic", "name the topic to test")
         declared = self.catalog.get_topic(topic)
         if declared.blocking:
-            assert self._caller is not None
-            result = await self._caller.call(topic, declared.sample, org=org, only=registration_id)
+            caller = self._open().caller
+            result = await caller.call(topic, declared.sample, org=org, only=registration_id)
             return {"topic": topic, "result": result.to_dict()}
         ids, count = await self.outbox.publish(
             topic, [declared.sample], org=org, only=registration_id
@@ -444,47 +341,3 @@ class HookRuntime:
         (An idempotency key names one event: :meth:`emit` takes one.)"""
         published = await self.publish(topic, items, org=org, keys=keys, session=session)
         return published.ids
-
-    @property
-    def outbox(self) -> Outbox:
-        self.database  # noqa: B018
-        assert self._outbox is not None
-        return self._outbox
-
-    @property
-    def deliveries(self) -> Deliveries:
-        self.database  # noqa: B018
-        assert self._deliveries is not None
-        return self._deliveries
-
-    def _master_key(self, database: Database) -> str:
-        if self.settings.master_key:
-            return self.settings.master_key
-        if database.memory:
-            return generate_master_key()
-        path = database.path
-        if path is None:
-            raise ConfigurationError(
-                "HOOKRUNTIME_MASTER_KEY is required on PostgreSQL: it encrypts signing "
-                "secrets at rest (make one with `hookruntime master-key`)"
-            )
-        return load_key_file(Path(f"{path}.key"))
-
-
-async def _until_done(
-    worker: Worker, done: anyio.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-) -> None:
-    try:
-        await worker.run(task_status=task_status)
-    finally:
-        done.set()
-
-
-def _client_backend(name: str) -> type[HttpClient]:
-    if name == "httpx":
-        return HttpxClient
-    if name == "reqwest":  # an optional extra: imported only when chosen
-        from .http.reqwest_client import ReqwestClient
-
-        return ReqwestClient
-    return HttpClient
