@@ -34,8 +34,8 @@ from .parts import Parts, open_parts
 from .plugins import Plugin, build_catalog, discover
 from .profiles import PROFILES
 from .queue.deliveries import Deliveries
-from .queue.idempotency import Published
-from .queue.outbox import MAX_KEY, Outbox
+from .queue.idempotency import Published, check_idempotency_key
+from .queue.outbox import Outbox
 from .queue.worker import Worker
 from .registrations import Registrations
 from .static import StaticRegistration
@@ -291,10 +291,7 @@ class HookRuntime:
                     topic, events, org=org, keys=keys, session=session
                 )
             return Published(ids, count)
-        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_KEY:
-            raise ValidationError.single(
-                "idempotency_key", f"must be a string of 1 to {MAX_KEY} characters"
-            )
+        check_idempotency_key(idempotency_key)
         if len(events) != 1:
             raise ValidationError.single(
                 "idempotency_key", "names one event: publish exactly one item with it"

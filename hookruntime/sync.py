@@ -38,6 +38,7 @@ from .eventloop import backend_options
 from .keys import Keys
 from .queue.deliveries import Deliveries
 from .queue.handoff import CommitHandOff, wake_on_commit
+from .queue.idempotency import check_idempotency_key
 from .queue.writers import writer_for
 from .registrations import Registrations
 from .runtime import HookRuntime
@@ -135,14 +136,27 @@ class SyncHookRuntime:
         return result
 
     def emit(
-        self, topic: str, data: Any, *, org: str, key: str | None = None, session: Any = None
+        self,
+        topic: str,
+        data: Any,
+        *,
+        org: str,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        session: Any = None,
     ) -> str:
         """As :meth:`HookRuntime.emit`: in a transaction of the runtime's own, or in
         ``session``'s (see the module's doc for the kinds taken)."""
         if session is not None:
             check_hook(topic, org, key=key)
+            if idempotency_key is not None:
+                return self._once_through(session, topic, data, org, key, idempotency_key)
             return self._through(session, topic, [data], org, [key])[0]
-        event_id: str = self._run(lambda: self.runtime.emit(topic, data, org=org, key=key))
+        event_id: str = self._run(
+            lambda: self.runtime.emit(
+                topic, data, org=org, key=key, idempotency_key=idempotency_key
+            )
+        )
         return event_id
 
     def emit_many(
@@ -197,11 +211,37 @@ class SyncHookRuntime:
         with store_errors(database.url), json_data(events):
             writer = writer_for(session, database.dialect)
             ids, _ = outbox.publish_through(writer, topic, events, org=org, keys=keys)
+        self._wake_on_commit(session)
+        return ids
+
+    def _wake_on_commit(self, session: Any) -> None:
         if isinstance(session, Session):
             self._handoff.add(session, [])
         elif isinstance(session, Connection):
             wake_on_commit(session, self._on_connection_commit)
-        return ids
+
+    def _once_through(
+        self,
+        session: Any,
+        topic: str,
+        data: Any,
+        org: str,
+        key: str | None,
+        idempotency_key: str,
+    ) -> str:
+        """:meth:`_through` for one event under an idempotency key."""
+        if self._portal is None:
+            raise HookRuntimeError("SyncHookRuntime is not open; use `with runtime:`")
+        check_idempotency_key(idempotency_key)
+        outbox, database = self.runtime.outbox, self.runtime.database
+        with store_errors(database.url), json_data([data]):
+            writer = writer_for(session, database.dialect)
+            published = outbox.publish_once_through(
+                writer, topic, data, org=org, key=key, idempotency_key=idempotency_key
+            )
+        if not published.replayed:
+            self._wake_on_commit(session)
+        return published.ids[0]
 
     def send_test(
         self, *, org: str, topic: str | None = None, registration_id: str | None = None

@@ -14,16 +14,31 @@ import json
 from typing import Any, NamedTuple
 
 import anyio
-from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..errors import ConflictError, ValidationError
 from ..store.models import DELIVERIES, EVENTS
+from ..store.writing import Writer
 
-__all__ = ["Published", "digest", "first_answer", "in_use", "request_digest", "take_key"]
+__all__ = [
+    "MAX_KEY",
+    "Published",
+    "check_idempotency_key",
+    "digest",
+    "first_answer",
+    "in_use",
+    "request_digest",
+    "take_key",
+]
 
+#: Longest ``key`` and idempotency key of an event (their columns' length).
+MAX_KEY = 200
 #: Events up to this size serialised are hashed on the event loop, larger ones on a thread.
 _INLINE = 32 * 1024
+#: The unique index's own predicate: only events emitted with a key are in it.
+_KEYED = text("idempotency_key IS NOT NULL")
 
 
 class Published(NamedTuple):
@@ -35,6 +50,13 @@ class Published(NamedTuple):
     ids: list[str]
     deliveries: int
     replayed: bool = False
+
+
+def check_idempotency_key(idempotency_key: object) -> None:
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_KEY:
+        raise ValidationError.single(
+            "idempotency_key", f"must be a string of 1 to {MAX_KEY} characters"
+        )
 
 
 def request_digest(topic: str, document: Any, key: str | None) -> str:
@@ -56,38 +78,41 @@ async def digest(topic: str, document: Any, key: str | None, size: int) -> str:
     return await anyio.to_thread.run_sync(request_digest, topic, document, key)
 
 
-def take_key(conn: Connection, row: dict[str, Any]) -> bool:
+def take_key(writer: Writer, row: dict[str, Any], *, postgresql: bool) -> bool:
     """Insert the event ``row`` unless its org has an event under its idempotency key;
     whether it was inserted."""
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    written = conn.execute(
+    insert = postgresql_insert if postgresql else sqlite_insert
+    written = writer.rows(
         insert(EVENTS)
         .values(row)
-        .on_conflict_do_nothing(index_elements=[EVENTS.c.org_id, EVENTS.c.idempotency_key])
+        .on_conflict_do_nothing(
+            index_elements=[EVENTS.c.org_id, EVENTS.c.idempotency_key], index_where=_KEYED
+        )
         .returning(EVENTS.c.id)
-    ).first()
-    return written is not None
+    )
+    return bool(written)
 
 
 def first_answer(
-    conn: Connection, org: str, idempotency_key: str, request_hash: str
+    writer: Writer, org: str, idempotency_key: str, request_hash: str
 ) -> Published | None:
     """The answer of the event under the key (None: this transaction cannot see it);
     ConflictError when it was written for another request."""
-    first = conn.execute(
+    found = writer.rows(
         select(EVENTS.c.id, EVENTS.c.request_hash).where(
             EVENTS.c.org_id == org, EVENTS.c.idempotency_key == idempotency_key
         )
-    ).first()
-    if first is None:
+    )
+    if not found:
         return None
-    if first.request_hash != request_hash:
+    event_id, first_hash = found[0]
+    if first_hash != request_hash:
         raise ConflictError(
             f"idempotency key {idempotency_key!r} was used with a different request "
-            f"(event {first.id!r})"
+            f"(event {event_id!r})"
         )
-    count = conn.execute(select(func.count()).where(DELIVERIES.c.event_id == first.id))
-    return Published([first.id], int(count.scalar_one()), replayed=True)
+    count = writer.rows(select(func.count()).where(DELIVERIES.c.event_id == event_id))
+    return Published([event_id], int(count[0][0]), replayed=True)
 
 
 def in_use(idempotency_key: str) -> ConflictError:

@@ -14,7 +14,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..catalog import Catalog
@@ -26,7 +25,15 @@ from ..store.fanout import NewEvent, Owner, fan_out
 from ..store.orgs import valid_org
 from .claim import Claimed, new_lease_token
 from .handoff import CommitHandOff
-from .idempotency import Published, digest, first_answer, in_use, take_key
+from .idempotency import (
+    MAX_KEY,
+    Published,
+    digest,
+    first_answer,
+    in_use,
+    request_digest,
+    take_key,
+)
 from .intake import Intake
 from .wake import Wakeup
 from .writers import Own, Writer
@@ -36,8 +43,6 @@ __all__ = ["MAX_KEY", "MAX_PAYLOAD", "Outbox"]
 
 #: Largest serialised ``data`` of one event.
 MAX_PAYLOAD = 1024 * 1024
-#: Longest ``key`` and idempotency key of an event (their columns' length).
-MAX_KEY = 200
 
 
 class Outbox:
@@ -106,7 +111,7 @@ class Outbox:
         event = events[0]._replace(idempotency_key=idempotency_key, request_hash=request_hash)
         if session is not None:
             written = await session.run_sync(
-                lambda own: self._write_once(own.connection(), org, topic_name, event, now)
+                lambda own: self._write_once(Own(own.connection()), org, topic_name, event, now)
             )
             if written is None:  # a snapshot older than the twin's commit (REPEATABLE READ)
                 raise in_use(idempotency_key)
@@ -115,7 +120,7 @@ class Outbox:
             return written[0]
         for _ in range(2):  # the twin's event vanished in between (pruned): write again
             written = await self._db.transaction(
-                lambda conn: self._write_once(conn, org, topic_name, event, now)
+                lambda conn: self._write_once(Own(conn), org, topic_name, event, now)
             )
             if written is not None:
                 published, direct = written
@@ -139,6 +144,26 @@ class Outbox:
         events, now = self._events(topic_name, items, org, keys)
         count, _ = self._write(writer, org, topic_name, events, now, claim=False)
         return [e.id for e in events], count
+
+    def publish_once_through(
+        self,
+        writer: Writer,
+        topic_name: str,
+        document: Any,
+        *,
+        org: str,
+        key: str | None,
+        idempotency_key: str,
+    ) -> Published:
+        """As :meth:`publish_once`, synchronously, through a host's connection in the
+        host's transaction (as :meth:`publish_through`)."""
+        events, now = self._events(topic_name, [document], org, [key])
+        request_hash = request_digest(topic_name, document, key)
+        event = events[0]._replace(idempotency_key=idempotency_key, request_hash=request_hash)
+        written = self._write_once(writer, org, topic_name, event, now, claim=False)
+        if written is None:  # a snapshot older than the twin's commit (REPEATABLE READ)
+            raise in_use(idempotency_key)
+        return written[0]
 
     def wake(self) -> None:
         """Wake this process's idle workers (call on the runtime's event loop)."""
@@ -186,16 +211,26 @@ class Outbox:
             self._wakeup.notify()
 
     def _write_once(
-        self, conn: Connection, org: str, topic: str, event: NewEvent, now: float
+        self,
+        writer: Writer,
+        org: str,
+        topic: str,
+        event: NewEvent,
+        now: float,
+        *,
+        claim: bool = True,
     ) -> tuple[Published, list[Claimed]] | None:
         """The idempotent event's rows, or the answer of the event already under its key
         (None: under the key, but invisible to this transaction)."""
         # The event row first, as in fan_out, and for the same reason.
-        if take_key(conn, event._asdict()):
-            count, direct = self._write(Own(conn), org, topic, [event], now, events_written=True)
+        postgresql = self._db.dialect == "postgresql"
+        if take_key(writer, event._asdict(), postgresql=postgresql):
+            count, direct = self._write(
+                writer, org, topic, [event], now, claim=claim, events_written=True
+            )
             return Published([event.id], count), direct
         assert event.idempotency_key is not None and event.request_hash is not None
-        answer = first_answer(conn, org, event.idempotency_key, event.request_hash)
+        answer = first_answer(writer, org, event.idempotency_key, event.request_hash)
         return None if answer is None else (answer, [])
 
     def _write(

@@ -17,14 +17,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, text
+from sqlalchemy import Connection, Table, text
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from ..errors import StoreError, ValidationError
-from ..store.writing import Inserting, Own, Writer, inserting
+from ..store.writing import Inserting, Own, Query, Writer, inserting
 
 __all__ = ["DBAPI", "Inserting", "Own", "Through", "Writer", "inserting", "writer_for"]
 
@@ -35,7 +35,7 @@ class Through:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def rows(self, query: Select[Any]) -> Sequence[Any]:
+    def rows(self, query: Query) -> Sequence[Any]:
         return self._conn.execute(query).all()
 
     def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -78,7 +78,7 @@ class DBAPI:
         finally:
             cursor.close()
 
-    def rows(self, query: Select[Any]) -> Sequence[Any]:
+    def rows(self, query: Query) -> Sequence[Any]:
         statement = query.compile(dialect=self._dialect)
         values = [statement.params[name] for name in statement.positiontup or ()]
         with self._cursor() as cursor:

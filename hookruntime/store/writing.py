@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection, Select, Table, text
+from sqlalchemy import Connection, Insert, Select, Table, text
 
 from . import compiled
 
-__all__ = ["Inserting", "Own", "Writer", "inserting"]
+__all__ = ["Inserting", "Own", "Query", "Writer", "inserting"]
 
 
 class Inserting(NamedTuple):
@@ -29,8 +29,12 @@ def inserting(table: Table, row: type[tuple[Any, ...]]) -> Inserting:
     return Inserting(table, compiled.columns_of(row), compiled.inserting(table, row))
 
 
+#: A statement that answers rows: a query, or an INSERT … RETURNING.
+Query = Select[Any] | Insert
+
+
 class Writer(Protocol):
-    def rows(self, query: Select[Any]) -> Sequence[Any]: ...
+    def rows(self, query: Query) -> Sequence[Any]: ...
 
     def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None: ...
 
@@ -43,7 +47,7 @@ class Own:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def rows(self, query: Select[Any]) -> Sequence[Any]:
+    def rows(self, query: Query) -> Sequence[Any]:
         return self._conn.execute(query).all()
 
     def insert(self, what: Inserting, rows: Sequence[tuple[Any, ...]]) -> None:

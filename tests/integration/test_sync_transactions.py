@@ -18,7 +18,7 @@ from anyio.from_thread import start_blocking_portal
 from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.orm import Session
 
-from hookruntime import StoreError, ValidationError
+from hookruntime import ConflictError, StoreError, ValidationError
 from hookruntime.store.models import DELIVERIES, EVENTS
 from hookruntime.sync import SyncHookRuntime
 from hookruntime.testing import LoopbackReceiver, Received, Reply
@@ -252,3 +252,37 @@ def test_wake_is_harmless_on_a_closed_instance(tmp_path: Path, master_key: str) 
     with hooks:
         hooks.wake()
     hooks.wake()
+
+
+def _emit_once(hooks: SyncHookRuntime, host: Host, data: dict[str, Any], key: str = "k-1") -> str:
+    return hooks.emit("profile_updated", data, org="acme", idempotency_key=key, session=host.handle)
+
+
+async def test_an_idempotency_key_in_the_hosts_transaction_answers_its_first_event(
+    hooks: SyncHookRuntime, host: Host, receiver: LoopbackReceiver, database_url: str
+) -> None:
+    first = _emit_once(hooks, host, {"id": "u1"})
+    assert _emit_once(hooks, host, {"id": "u1"}) == first  # the same request: replayed
+    with pytest.raises(ConflictError):
+        _emit_once(hooks, host, {"id": "u2"})  # another request under the same key
+    host.commit()
+    # Replayed after the commit, through the runtime's own transaction too.
+    assert hooks.emit("profile_updated", {"id": "u1"}, org="acme", idempotency_key="k-1") == first
+    _wait_for(lambda: len(_posts(receiver)) == 1)
+    _pause(0.2)
+    assert [p.headers["webhook-id"] for p in _posts(receiver)] == [first]
+    assert _rows(database_url) == (1, 1)
+
+
+async def test_a_key_taken_in_a_rolled_back_host_transaction_is_free_again(
+    hooks: SyncHookRuntime, host: Host, receiver: LoopbackReceiver, database_url: str
+) -> None:
+    dropped = _emit_once(hooks, host, {"id": "u1"})
+    host.rollback()
+    # Another request under the key: no conflict, since the first one was never written.
+    kept = _emit_once(hooks, host, {"id": "u2"})
+    host.commit()
+    assert kept != dropped
+    _wait_for(lambda: len(_posts(receiver)) == 1)
+    assert [p.headers["webhook-id"] for p in _posts(receiver)] == [kept]
+    assert _rows(database_url) == (1, 1)
