@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -128,7 +128,15 @@ class RegistrationTopic(Stored, table=True):
 class Event(Stored, table=True):
     __tablename__ = _name("events")
     __table_args__: Any = (
-        UniqueConstraint("org_id", "idempotency_key", name=_name("uq_events_org_idempotency_key")),
+        # Only events emitted with a key are in it: the others, nearly all, add no entry.
+        Index(
+            _name("uq_events_org_idempotency_key"),
+            "org_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
         Index(_name("ix_events_org_created"), "org_id", "created_at"),
         _SCHEMA,
     )
@@ -215,10 +223,9 @@ class Attempt(Stored, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: str = Field(max_length=64)
     registration_id: str = Field(max_length=40)
-    delivery_id: str | None = Field(
-        default=None,
-        sa_column=Column(ForeignKey(_ref("deliveries.id"), ondelete="CASCADE")),
-    )
+    #: No foreign key: its check cost every recorded attempt a lookup and a lock on the
+    #: delivery's row. Attempts are deleted with their delivery by hand (store.cascade).
+    delivery_id: str | None = Field(default=None, max_length=40)
     call_id: str | None = Field(default=None, max_length=40)
     event_id: str | None = Field(default=None, max_length=40)
     topic: str = Field(max_length=128)
