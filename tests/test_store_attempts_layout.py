@@ -217,3 +217,15 @@ async def test_the_claim_finds_its_rows_by_primary_key_whatever_the_table_holds(
         plan = await runtime.database.transaction(explain)
     assert "Seq Scan" not in plan
     assert NAMESPACE.name("deliveries_pkey") in plan
+
+
+async def test_an_event_is_written_into_its_primary_key_alone_unless_keyed(
+    runtime: HookRuntime,
+) -> None:
+    async with runtime.database.engine.connect() as conn:
+        indexes = await conn.run_sync(
+            lambda sync: inspect(sync).get_indexes(
+                NAMESPACE.name("events"), schema=NAMESPACE.schema
+            )
+        )
+    assert [index["name"] for index in indexes] == [NAMESPACE.name("uq_events_org_idempotency_key")]

@@ -126,6 +126,9 @@ class RegistrationTopic(Stored, table=True):
 
 
 class Event(Stored, table=True):
+    """No index over ``(org_id, created_at)``: no query lists an org's events, and
+    pruning by age alone could not use one."""
+
     __tablename__ = _name("events")
     __table_args__: Any = (
         # Only events emitted with a key are in it: the others, nearly all, add no entry.
@@ -137,7 +140,6 @@ class Event(Stored, table=True):
             sqlite_where=text("idempotency_key IS NOT NULL"),
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
-        Index(_name("ix_events_org_created"), "org_id", "created_at"),
         _SCHEMA,
     )
 

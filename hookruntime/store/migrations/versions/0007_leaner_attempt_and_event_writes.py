@@ -1,4 +1,4 @@
-"""attempts without a foreign key to deliveries; the idempotency index holds keyed events only
+"""attempts without a foreign key to deliveries; leaner event indexes
 
 Revision ID: 0007
 Revises: 0006
@@ -8,7 +8,9 @@ Every recorded attempt paid for the foreign key ``attempts.delivery_id → deliv
 a lookup of the delivery and a lock on its row. The key goes (its index stays, for the
 delivery's attempt list) and the runtime deletes attempts with their deliveries itself
 (``hookruntime.store.cascade``). The unique index over ``(org_id, idempotency_key)``
-becomes partial: events emitted without a key, nearly all, add no entry to it.
+becomes partial: events emitted without a key, nearly all, add no entry to it. The
+index over ``(org_id, created_at)`` goes: no query lists an org's events, and pruning,
+by age alone, could not use it.
 """
 
 from collections.abc import Sequence
@@ -47,6 +49,7 @@ def upgrade() -> None:
     with op.batch_alter_table(t("attempts"), schema=S, naming_convention=_CONVENTION) as batch_op:
         batch_op.drop_constraint(name or _FK, type_="foreignkey")
     with op.batch_alter_table(t("events"), schema=S) as batch_op:
+        batch_op.drop_index(t("ix_events_org_created"))
         batch_op.drop_constraint(t("uq_events_org_idempotency_key"), type_="unique")
         batch_op.create_index(
             t("uq_events_org_idempotency_key"),
@@ -63,6 +66,7 @@ def downgrade() -> None:
         batch_op.create_unique_constraint(
             t("uq_events_org_idempotency_key"), ["org_id", "idempotency_key"]
         )
+        batch_op.create_index(t("ix_events_org_created"), ["org_id", "created_at"], unique=False)
     # Attempts whose delivery is gone would fail the key: they go first.
     attempts = sa.table(t("attempts"), sa.column("delivery_id"), schema=S)
     deliveries = sa.table(t("deliveries"), sa.column("id"), schema=S)
