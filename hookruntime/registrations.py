@@ -25,9 +25,11 @@ from .errors import FieldError, NotFoundError, ValidationError
 from .ids import new_id, new_rev
 from .operational import registration_summary
 from .profiles import get_profile
+from .store.cascade import attempts_of, lock_deliveries
 from .store.crypto import SecretBox
 from .store.engine import Database
 from .store.holds import hold, resume
+from .store.models import DELIVERIES as _DELIVERIES
 from .store.models import REGISTRATION_TOPICS as _TOPICS
 from .store.models import REGISTRATIONS as _REGISTRATIONS
 from .store.notices import write_notice
@@ -380,6 +382,9 @@ class Registrations:
             current = await self._load(session, registration_id, org, scopes)
             if rev is not None:
                 check_rev(current, rev)
+            theirs = _DELIVERIES.c.registration_id == registration_id
+            (await session.execute(lock_deliveries(theirs))).all()
+            await session.execute(attempts_of(theirs))
             await session.execute(
                 delete(_REGISTRATIONS).where(
                     _REGISTRATIONS.c.id == registration_id,

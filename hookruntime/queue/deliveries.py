@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, delete, exists, select, update
 
 from ..arguments import check_ids
 from ..errors import ConflictError, FieldError, NotFoundError, ValidationError
+from ..store.cascade import attempts_of, lock_deliveries
 from ..store.engine import Database
 from ..store.models import ATTEMPTS, DELIVERIES, EVENTS, REGISTRATION_TOPICS
 from .wake import Wakeup
@@ -306,6 +307,9 @@ class Deliveries:
         def prune_batch(conn: Connection) -> int:
             ids = conn.execute(oldest).scalars().all()
             if ids:
+                theirs = DELIVERIES.c.event_id.in_(ids)
+                conn.execute(lock_deliveries(theirs)).all()
+                conn.execute(attempts_of(theirs))
                 conn.execute(delete(EVENTS).where(EVENTS.c.id.in_(ids)))
             return len(ids)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Table, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -131,10 +131,20 @@ class RegistrationTopicRow(Stored, table=True):
 
 
 class EventRow(Stored, table=True):
+    """No index over ``(org_id, created_at)``: no query lists an org's events, and
+    pruning by age alone could not use one."""
+
     __tablename__ = _name("events")
     __table_args__: Any = (
-        UniqueConstraint("org_id", "idempotency_key", name=_name("uq_events_org_idempotency_key")),
-        Index(_name("ix_events_org_created"), "org_id", "created_at"),
+        # Only events emitted with a key are in it: the others, nearly all, add no entry.
+        Index(
+            _name("uq_events_org_idempotency_key"),
+            "org_id",
+            "idempotency_key",
+            unique=True,
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
         _SCHEMA,
     )
 
@@ -220,10 +230,9 @@ class AttemptRow(Stored, table=True):
     id: int | None = Field(default=None, primary_key=True)
     org_id: str = Field(max_length=64)
     registration_id: str = Field(max_length=40)
-    delivery_id: str | None = Field(
-        default=None,
-        sa_column=Column(ForeignKey(_ref("deliveries.id"), ondelete="CASCADE")),
-    )
+    #: No foreign key: its check cost every recorded attempt a lookup and a lock on the
+    #: delivery's row. Attempts are deleted with their delivery by hand (store.cascade).
+    delivery_id: str | None = Field(default=None, max_length=40)
     call_id: str | None = Field(default=None, max_length=40)
     event_id: str | None = Field(default=None, max_length=40)
     topic: str = Field(max_length=128)
