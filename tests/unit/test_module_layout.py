@@ -12,7 +12,7 @@ from hookruntime.store.models import Stored
 
 PACKAGE = Path(hookruntime.__file__).parent
 #: Over the limit today, and being split.
-LONG = {"runtime.py", "registrations.py", "queue/worker.py"}
+LONG = {"runtime.py", "queue/worker.py"}
 
 
 def _modules() -> list[Path]:
