@@ -3,28 +3,40 @@
 ``runtime.registrations`` validates every field with a precise message, encrypts
 secrets and custom header values, and guards every write with ``rev``: a write
 that names a stale ``rev`` is a :class:`~hookruntime.errors.ConflictError`.
+
+This module holds the operations on the store. :class:`Registration`, the view they
+return, is in :mod:`hookruntime.registration_view`; ``EDITABLE``, the argument checks
+and the sealing of checked values into a row are in :mod:`hookruntime.registration_input`.
+Both names stay importable from here.
 """
 
 from __future__ import annotations
 
 import builtins
 import hmac
-import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .catalog import Catalog
-from .errors import FieldError, NotFoundError, ValidationError
+from .errors import NotFoundError, ValidationError
 from .ids import new_id, new_rev
 from .operational import registration_summary
 from .profiles import get_profile
+from .registration_input import (
+    EDITABLE,
+    MAX_GRACE,
+    check_editable,
+    check_rotation,
+    editable_values,
+    sealed_row,
+)
+from .registration_view import Registration, open_headers, open_secrets, view
 from .store.cascade import attempts_of, lock_deliveries
 from .store.crypto import SecretBox
 from .store.engine import Database
@@ -42,68 +54,6 @@ __all__ = ["EDITABLE", "MAX_GRACE", "MAX_PER_ORG", "Registration", "Registration
 log = logging.getLogger("hookruntime")
 #: Registrations one org may hold.
 MAX_PER_ORG = 100
-#: Longest time a rotated-out secret keeps signing beside the new one (a week).
-MAX_GRACE = 7 * 86_400.0
-
-#: Fields ``update`` accepts.
-EDITABLE = frozenset(
-    {
-        "topics",
-        "url",
-        "profile",
-        "secret",
-        "priority",
-        "on_failure",
-        "timeout",
-        "ordered",
-        "headers",
-        "retry_schedule",
-        "max_attempts",
-        "signed_responses",
-        "active",
-        "description",
-    }
-)
-
-
-@dataclass(frozen=True)
-class Registration:
-    """A registration as read. ``secret`` and ``headers`` (values) are set only on
-    creation and secret rotation; otherwise ``header_names`` says which are sent."""
-
-    id: str
-    org: str
-    rev: str
-    topics: tuple[str, ...]
-    url: str
-    profile: str
-    priority: int
-    on_failure: str | None
-    timeout: float | None
-    ordered: bool
-    header_names: tuple[str, ...]
-    retry_schedule: tuple[float, ...] | None
-    max_attempts: int | None
-    signed_responses: bool
-    active: bool
-    disabled_reason: str | None
-    description: str | None
-    integration_id: str
-    created_at: float
-    updated_at: float
-    secret: str | None = None
-    headers: Mapping[str, str] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        for name in ("secret", "headers"):
-            if data[name] is None:
-                del data[name]
-        data["topics"] = list(self.topics)
-        data["header_names"] = list(self.header_names)
-        if self.retry_schedule is not None:
-            data["retry_schedule"] = list(self.retry_schedule)
-        return data
 
 
 class Waker(Protocol):
@@ -208,7 +158,7 @@ class Registrations:
         now = time.time()
         registration_id = new_id("reg")
         row = {
-            **self._stored(values),
+            **sealed_row(self._box, values),
             "id": registration_id,
             "org_id": org,
             "rev": new_rev(),
@@ -227,7 +177,7 @@ class Registrations:
                 )
             await session.execute(insert(_REGISTRATIONS).values(row))
             await write_topics(session, registration_id, org, values["topics"])
-            created = self._view(row, reveal=True)
+            created = view(self._box, row, reveal=True)
             notices = await self._notice(session, "webhook.created", created)
         self._changed(org, notices)
         return created
@@ -238,7 +188,7 @@ class Registrations:
         """One registration; with ``scopes`` (an API caller's), one carrying a topic they
         do not cover is not found, as another org's."""
         async with self._db.session() as session:
-            return self._view(await self._load(session, registration_id, org, scopes))
+            return view(self._box, await self._load(session, registration_id, org, scopes))
 
     async def list(
         self,
@@ -279,7 +229,7 @@ class Registrations:
         query = query.order_by(_REGISTRATIONS.c.id).limit(limit)
         async with self._db.session() as session:
             rows = (await session.execute(query)).mappings().all()
-        return [self._view(dict(row)) for row in rows]
+        return [view(self._box, dict(row)) for row in rows]
 
     async def update(
         self,
@@ -292,21 +242,16 @@ class Registrations:
     ) -> Registration:
         """Change some fields; ``rev`` must be the current one. A new ``secret`` is
         returned on the result."""
-        unknown = set(changes) - EDITABLE
-        if unknown:
-            raise ValidationError(
-                FieldError(name, f"unknown field; editable: {', '.join(sorted(EDITABLE))}")
-                for name in sorted(unknown)
-            )
+        check_editable(changes)
         async with self._db.writing(), self._db.session() as session, session.begin():
             current = await self._load(session, registration_id, org, scopes)
             check_rev(current, rev)
-            merged = {**self._editable(current), **changes, "org": org}
+            merged = {**editable_values(self._box, current), **changes, "org": org}
             if "secret" not in changes:
                 merged["secret"] = self._box.open(current["secret"])
             values = check_registration(self._catalog, self._allow_private, merged, scopes)
             row = {
-                **self._stored(values),
+                **sealed_row(self._box, values),
                 "rev": new_rev(current["rev"]),
                 "updated_at": time.time(),
             }
@@ -323,7 +268,7 @@ class Registrations:
                     delete(_TOPICS).where(_TOPICS.c.registration_id == registration_id)
                 )
                 await write_topics(session, registration_id, org, values["topics"])
-            updated = self._view({**current, **row}, reveal="secret" in changes)
+            updated = view(self._box, {**current, **row}, reveal="secret" in changes)
             notices = await self._notice(session, "webhook.updated", updated)
         self._changed(org, notices)
         return updated
@@ -340,14 +285,7 @@ class Registrations:
     ) -> Registration:
         """Replace the signing secret; the old one keeps signing beside it for ``grace``
         seconds where the profile can carry two signatures (``standard``)."""
-        if (
-            isinstance(grace, bool)
-            or not isinstance(grace, int | float)
-            or not 0 <= grace <= MAX_GRACE
-        ):
-            raise ValidationError.single("grace", f"must be between 0 and {MAX_GRACE:g} seconds")
-        if rev is not None and not isinstance(rev, str):
-            raise ValidationError.single("rev", "must be a string")
+        check_rotation(grace, rev)
         async with self._db.writing(), self._db.session() as session, session.begin():
             current = await self._load(session, registration_id, org, scopes)
             if rev is not None:
@@ -365,7 +303,7 @@ class Registrations:
                 "updated_at": now,
             }
             await compare_and_set(session, registration_id, org, current["rev"], row)
-            rotated = self._view({**current, **row}, reveal=True)
+            rotated = view(self._box, {**current, **row}, reveal=True)
             notices = await self._notice(session, "webhook.updated", rotated)
         self._changed(org, notices)
         return rotated
@@ -392,7 +330,7 @@ class Registrations:
                     _REGISTRATIONS.c.rev == current["rev"],
                 )
             )
-            deleted = self._view({**current, "active": False})
+            deleted = view(self._box, {**current, "active": False})
             notices = await self._notice(session, "webhook.deleted", deleted)
         self._changed(org, notices)
 
@@ -409,15 +347,10 @@ class Registrations:
     def secrets(self, row: Mapping[str, Any], now: float | None = None) -> builtins.list[str]:
         """The plaintext secrets that sign for ``row``: current first, then a rotated-out
         one while its grace period lasts."""
-        found = [self._box.open(row["secret"])]
-        until = row.get("previous_secret_until")
-        if row.get("previous_secret") and until and until > (now or time.time()):
-            found.append(self._box.open(row["previous_secret"]))
-        return found
+        return open_secrets(self._box, row, now)
 
     def headers(self, row: Mapping[str, Any]) -> dict[str, str]:
-        sealed = row.get("headers")
-        return dict(json.loads(self._box.open(sealed))) if sealed else {}
+        return open_headers(self._box, row)
 
     # -- internals ---------------------------------------------------------------
 
@@ -430,55 +363,3 @@ class Registrations:
         if self._catalog.hidden_from(scopes).intersection(row["topics"]):
             raise NotFoundError(f"no registration {registration_id!r} in org {org!r}")
         return row
-
-    def _stored(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        headers = dict(values["headers"])
-        return {
-            "url": values["url"],
-            "topics": values["topics"],
-            "profile": values["profile"],
-            "secret": self._box.seal(values["secret"]),
-            "headers": self._box.seal(json.dumps(headers)) if headers else None,
-            "priority": values["priority"],
-            "on_failure": values["on_failure"],
-            "timeout": values["timeout"],
-            "ordered": values["ordered"],
-            "retry_schedule": values["retry_schedule"],
-            "max_attempts": values["max_attempts"],
-            "signed_responses": values["signed_responses"],
-            "active": values["active"],
-            "description": values["description"],
-        }
-
-    def _editable(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        values = {name: row[name] for name in EDITABLE if name not in ("secret", "headers")}
-        values["headers"] = self.headers(row)
-        return values
-
-    def _view(self, row: Mapping[str, Any], reveal: bool = False) -> Registration:
-        headers = self.headers(row)
-        schedule = row["retry_schedule"]
-        return Registration(
-            id=row["id"],
-            org=row["org_id"],
-            rev=row["rev"],
-            topics=tuple(row["topics"]),
-            url=row["url"],
-            profile=row["profile"],
-            priority=row["priority"],
-            on_failure=row["on_failure"],
-            timeout=row["timeout"],
-            ordered=row["ordered"],
-            header_names=tuple(headers),
-            retry_schedule=None if schedule is None else tuple(schedule),
-            max_attempts=row["max_attempts"],
-            signed_responses=row["signed_responses"],
-            active=row["active"],
-            disabled_reason=row.get("disabled_reason"),
-            description=row["description"],
-            integration_id=row["integration_id"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            secret=self._box.open(row["secret"]) if reveal else None,
-            headers=headers if reveal else None,
-        )

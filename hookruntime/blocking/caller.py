@@ -1,11 +1,12 @@
 """The blocking path: every active registration of the topic called at once, under one
-deadline, their answers reduced in registration order into one :class:`CallResult`.
+deadline timer, each receiver tried (and retried once when there is time) over HTTP.
+The call's bookkeeping and the reduction of its answers into one :class:`CallResult`
+are in :mod:`.call`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from ..catalog import Catalog, Topic
+from ..catalog import Catalog
 from ..errors import (
     ConnectError,
     ReentrancyError,
@@ -26,62 +27,19 @@ from ..errors import (
 from ..http import DEFAULT_MAX_BODY, HttpClient
 from ..ids import new_id
 from ..observe import Observer
-from ..profiles.base import compact_json
 from ..store.attempts import AttemptLog, CallAttempt
 from ..targets import Directory, Target
 from .answer import InvalidAnswer, read_answer
 from .breaker import Breakers
-from .depth import HOOK_DEPTH_HEADER, current_depth
-from .merge import combine, touches
+from .call import CallUnderWay, call_budget, call_detail, reduce_outcomes
+from .depth import current_depth
+from .merge import touches
 from .result import CallResult, Outcome
 
 __all__ = ["BlockingCaller"]
 
 #: A retry needs this much time left beyond what the first try took.
 _RETRY_MARGIN = 0.010
-#: One encoder for every call's detail (json.dumps with an option builds one per call).
-_DETAIL = json.JSONEncoder(ensure_ascii=False)
-
-
-class _Call:
-    """One call under way: what its receivers' attempts share.
-
-    ``end`` is on the event loop's clock. ``rows`` holds the attempt rows until the call
-    is decided (None after: rows of receivers that unwind later are recorded as they
-    come). ``decided`` is set once nothing still running can change the result."""
-
-    __slots__ = (
-        "data",
-        "decided",
-        "end",
-        "extra",
-        "id",
-        "outcomes",
-        "raw",
-        "rows",
-        "targets",
-        "topic",
-    )
-
-    def __init__(
-        self, call_id: str, topic: Topic, targets: tuple[Target, ...], data: Any, end: float
-    ) -> None:
-        self.id = call_id
-        self.topic = topic
-        self.targets = targets
-        self.data = data
-        self.raw = _encoded(data) if targets else None
-        self.end = end
-        self.outcomes: list[Outcome | None] = [None] * len(targets)
-        self.rows: list[CallAttempt] | None = []
-        self.decided: asyncio.Future[None] | None = None
-        self.extra = {HOOK_DEPTH_HEADER: str(current_depth() + 1)}
-
-    def arrived(self, index: int, outcome: Outcome) -> None:
-        self.outcomes[index] = outcome
-        decided = self.decided
-        if decided is not None and not decided.done() and _decided(self):
-            decided.set_result(None)
 
 
 def _settle(decided: asyncio.Future[None]) -> None:
@@ -145,14 +103,14 @@ class BlockingCaller:
                 f"refusing call({topic_name!r}) while serving a blocking hook: the chain "
                 "would wait on itself"
             )
-        budget = _budget(topic, deadline)
+        budget = call_budget(topic, deadline)
         topic.validate(data)
         targets = await self._directory.targets(org, topic_name)
         if only is not None:  # a test call of one registration
             targets = tuple(t for t in targets if t.registration_id == only)
         loop = asyncio.get_running_loop()
         end = loop.time() + budget - (time.perf_counter() - started)
-        call = _Call(new_id("call"), topic, targets, data, end)
+        call = CallUnderWay(new_id("call"), topic, targets, data, end)
         result: CallResult | None = None
         try:
             if len(targets) == 1:  # nothing to fan out: spare the task and the timer
@@ -164,18 +122,20 @@ class BlockingCaller:
                 outcome or self._unfinished(call, index)
                 for index, outcome in enumerate(call.outcomes)
             ]
-            result = _reduce(topic, targets, finished, call.id, data, time.perf_counter() - started)
+            result = reduce_outcomes(
+                topic, targets, finished, call.id, data, time.perf_counter() - started
+            )
         finally:
             # The decision, conflicts and deadline go with the call's first row, so the
             # dashboard shows the call as it was decided, not as re-derived later.
             rows, call.rows = call.rows, None
             if rows:
-                rows[0] = rows[0]._replace(call_detail=_detail(result, budget, deadline))
+                rows[0] = rows[0]._replace(call_detail=call_detail(result, budget, deadline))
                 self._attempts.extend(rows)
         self._observer.called(org, result)
         return result
 
-    async def _fan_out(self, call: _Call, loop: asyncio.AbstractEventLoop) -> None:
+    async def _fan_out(self, call: CallUnderWay, loop: asyncio.AbstractEventLoop) -> None:
         """Wait until every receiver answered, the result is decided, or the deadline
         passes, whichever comes first. The deadline is one timer for the whole call.
         Attempts still running then are cancelled and left to unwind after the call has
@@ -196,7 +156,7 @@ class BlockingCaller:
                     self._unwinding.add(task)
                     task.add_done_callback(self._unwinding.discard)
 
-    def _unfinished(self, call: _Call, index: int) -> Outcome:
+    def _unfinished(self, call: CallUnderWay, index: int) -> Outcome:
         """The outcome of a receiver still running when the call ended."""
         target = call.targets[index]
         breaker = self.breakers[target.registration_id]
@@ -213,7 +173,7 @@ class BlockingCaller:
         self._log(call, target, outcome)
         return outcome
 
-    async def _attempt(self, call: _Call, index: int) -> None:
+    async def _attempt(self, call: CallUnderWay, index: int) -> None:
         """Receiver ``index``'s part in the call, its outcome put in its place."""
         target = call.targets[index]
         tracing = self._observer.tracing
@@ -231,7 +191,7 @@ class BlockingCaller:
             return
         call.arrived(index, outcome)
 
-    async def _tries(self, call: _Call, target: Target) -> Outcome:
+    async def _tries(self, call: CallUnderWay, target: Target) -> Outcome:
         breaker = self.breakers[target.registration_id]
         if not breaker.allow():
             outcome = Outcome(
@@ -253,7 +213,7 @@ class BlockingCaller:
                 return outcome
 
     async def _try_once(
-        self, call: _Call, target: Target, number: int, clock: Callable[[], float]
+        self, call: CallUnderWay, target: Target, number: int, clock: Callable[[], float]
     ) -> tuple[Outcome, bool]:
         """One HTTP try; the flag says whether it may be retried (connect error, 429, 5xx)."""
         rid = target.registration_id
@@ -322,7 +282,7 @@ class BlockingCaller:
             return Outcome(rid, "invalid", status, latency, detail, number), False
         return Outcome(rid, "ok", status, latency, None, number, patch=answer.patch), False
 
-    def _log(self, call: _Call, target: Target, outcome: Outcome) -> None:
+    def _log(self, call: CallUnderWay, target: Target, outcome: Outcome) -> None:
         row = CallAttempt(
             target.org,
             target.registration_id,
@@ -340,99 +300,3 @@ class BlockingCaller:
             self._attempts.extend((row,))
         else:
             call.rows.append(row)
-
-
-def _detail(result: CallResult | None, budget: float, requested: float | None) -> str:
-    """The call's outcome as its attempt log keeps it (no decision when it was cut off)."""
-    detail: dict[str, Any] = {
-        "deadline_ms": round(budget * 1000, 3),
-        "requested_deadline_ms": None if requested is None else round(requested * 1000, 3),
-    }
-    if result is not None:
-        detail["allowed"] = result.allowed
-        detail["reason"] = result.reason
-        detail["partial"] = result.partial
-        detail["conflicts"] = [c.to_dict() for c in result.conflicts]
-    return _DETAIL.encode(detail)
-
-
-def _budget(topic: Topic, deadline: float | None) -> float:
-    assert topic.deadline is not None
-    if deadline is None:
-        return topic.deadline
-    if (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, int | float)
-        or not (math.isfinite(deadline) and deadline > 0)
-    ):
-        raise ValidationError.single("deadline", "must be a positive number of seconds")
-    return min(float(deadline), topic.deadline)
-
-
-def _denies(topic: Topic, target: Target, outcome: Outcome) -> bool:
-    if outcome.status == "deny":
-        return True
-    return outcome.failed and (target.on_failure or topic.on_failure) == "deny"
-
-
-def _decided(call: _Call) -> bool:
-    """True once nothing still running can change the result: every receiver is done,
-    or one denies and every receiver before it in order is done."""
-    topic = call.topic
-    for target, outcome in zip(call.targets, call.outcomes, strict=True):
-        if outcome is None:
-            return False
-        if _denies(topic, target, outcome):
-            return True
-    return True
-
-
-def _encoded(data: Any) -> bytes | None:
-    """``data`` serialised once for every receiver of the call. Not when it already
-    holds the member ``jws`` appends (``webhook_request_id``): the profile then
-    replaces it rather than appending a second one."""
-    if isinstance(data, dict) and "webhook_request_id" in data:
-        return None
-    return compact_json(data)
-
-
-def _reduce(
-    topic: Topic,
-    targets: tuple[Target, ...],
-    outcomes: list[Outcome],
-    call_id: str,
-    data: Any,
-    elapsed: float,
-) -> CallResult:
-    allowed, reason, user_message, partial = True, None, None, False
-    for target, outcome in zip(targets, outcomes, strict=True):
-        if _denies(topic, target, outcome):
-            if allowed:
-                allowed, user_message = False, outcome.user_message
-                reason = (
-                    outcome.reason or f"denied by registration {target.registration_id}"
-                    if outcome.status == "deny"
-                    else f"registration {target.registration_id} failed ({outcome.status}: "
-                    f"{outcome.detail}) and its failure policy is deny"
-                )
-        elif outcome.failed:
-            partial = True
-    patch: dict[str, Any] = {}
-    conflicts: list[Any] = []
-    if allowed:
-        patch, conflicts = combine(
-            (o.registration_id, o.patch) for o in outcomes if o.status == "ok" and o.patch
-        )
-    return CallResult(
-        call_id,
-        topic.name,
-        allowed,
-        reason,
-        user_message,
-        patch,
-        tuple(outcomes),
-        partial,
-        tuple(conflicts),
-        elapsed,
-        data,
-    )
