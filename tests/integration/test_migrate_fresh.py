@@ -57,7 +57,7 @@ def _schema(sync: Connection) -> dict[str, Any]:
                     k["options"].get("ondelete"),
                 )
                 for k in found.get_foreign_keys(table)
-            ),  # fmt: skip
+            ),
             "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
         }
     # Each index as the database itself states it, partial predicates included.
