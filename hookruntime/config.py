@@ -47,8 +47,9 @@ class Settings:
     # Prometheus metrics (``GET /metrics``; ``hookruntime worker --metrics-port``).
     metrics: bool = True
     # "auto": "reqwest" where pyreqwest is installed (it spends a third less CPU per
-    # delivery, see the README's Performance section), else and with a sender process
-    # "aiohttp". "httpx" lets a host's pytest-httpx mocks see hookruntime's requests.
+    # delivery, see the README's Performance section), else "aiohttp"; a sender process
+    # sends with it too. "httpx" lets a host's pytest-httpx mocks see hookruntime's
+    # requests.
     http_client: str = "auto"
     # The HTTP API's token buckets, per API key: requests per second, and bursts.
     # A test reaches every receiver of a topic: fewer of them than of events and calls.
@@ -103,7 +104,7 @@ class Settings:
         if not 0 < self.port < 65536:
             raise ConfigurationError("port must be between 1 and 65535")
         if self.http_client == "auto":
-            native = not self.sender_process and importlib.util.find_spec("pyreqwest")
+            native = importlib.util.find_spec("pyreqwest") is not None
             return replace(self, http_client="reqwest" if native else "aiohttp").checked()
         if self.http_client not in HTTP_CLIENTS:
             raise ConfigurationError(
@@ -113,8 +114,6 @@ class Settings:
             raise ConfigurationError(
                 "http_client=reqwest needs pyreqwest: pip install 'hookruntime[reqwest]'"
             )
-        if self.http_client != "aiohttp" and self.sender_process:
-            raise ConfigurationError("sender_process sends with aiohttp: use http_client=aiohttp")
         if self.registration_concurrency < 1:
             raise ConfigurationError("registration_concurrency must be at least 1")
         if not 2 <= self.lease <= 3600:

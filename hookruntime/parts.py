@@ -31,8 +31,7 @@ from .blocking import BlockingCaller, Breakers
 from .catalog import Catalog
 from .config import Settings
 from .errors import ConfigurationError
-from .http import HttpClient
-from .http.httpx_client import HttpxClient
+from .http import HttpClient, client_class
 from .keys import Keys
 from .observe import Observer
 from .queue.deliveries import Deliveries
@@ -126,23 +125,12 @@ def _master_key(settings: Settings, database: Database) -> str:
 
 
 async def _open_client(stack: AsyncExitStack, settings: Settings) -> HttpClient:
-    backend = _client_backend(settings.http_client)
-    client = backend(
+    client = client_class(settings.http_client)(
         limit=max(settings.concurrency * 4, 256), allow_private=settings.allow_private_targets
     )
     await client.open()
     stack.push_async_callback(client.aclose)
     return client
-
-
-def _client_backend(name: str) -> type[HttpClient]:
-    if name == "httpx":
-        return HttpxClient
-    if name == "reqwest":  # an optional extra: imported only when chosen
-        from .http.reqwest_client import ReqwestClient
-
-        return ReqwestClient
-    return HttpClient
 
 
 def _worker_settings(settings: Settings, observer: Observer) -> WorkerSettings:
@@ -151,6 +139,7 @@ def _worker_settings(settings: Settings, observer: Observer) -> WorkerSettings:
         registration_concurrency=min(settings.registration_concurrency, settings.concurrency),
         lease=settings.lease,
         sender_process=settings.sender_process,
+        http_client=settings.http_client,
         observer=observer,
         health=DisablePolicy(settings.disable_after_failures, settings.disable_after),
     )

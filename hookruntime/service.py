@@ -5,7 +5,7 @@ them is in :mod:`hookruntime.cli`; the other verbs are in :mod:`hookruntime.comm
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import gc
 import logging
 import os
 import socket
@@ -34,21 +34,28 @@ def _listen(host: str, port: int) -> socket.socket:
         raise HookRuntimeError(f"cannot listen on {host}:{port}: {reason}") from exc
 
 
+def freeze_start_up_heap() -> None:
+    """Move every object alive after start-up (modules, the app, the catalog) out of the
+    garbage collector's sight: each full collection walked them all with the event loop
+    stopped, and set the tail of blocking calls under load (the README's "Performance").
+    A process of our own may; an embedded runtime leaves it to its host, since it is
+    process-wide."""
+    gc.collect()
+    gc.freeze()
+    count = gc.get_freeze_count()
+    log.info("start-up heap frozen: %d objects", count, extra={"frozen_objects": count})
+
+
 def service_sender_process(
     flag: bool | None, environ: Mapping[str, str] | None = None
 ) -> bool | None:
     """The standalone service's layout, the faster measured (README, Performance): the
-    native client (pyreqwest) in one process where it is installed, else aiohttp sending
-    from a child process when a core is spare. A flag or HOOKRUNTIME_* variable that says
-    otherwise wins; an embedded HookRuntime stays one process unless asked."""
+    HTTP client (pyreqwest where installed) sending from a child process when a core is
+    spare. A flag or HOOKRUNTIME_SENDER_PROCESS that says otherwise wins; an embedded
+    HookRuntime stays one process unless asked."""
     env = os.environ if environ is None else environ
     if flag is not None or "HOOKRUNTIME_SENDER_PROCESS" in env:
         return flag
-    client = env.get("HOOKRUNTIME_HTTP_CLIENT", "auto")
-    if client == "auto" and importlib.util.find_spec("pyreqwest") is not None:
-        return None  # the native client, in this process
-    if client not in ("auto", "aiohttp"):
-        return None  # the sender process sends with aiohttp
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (cores or 1) >= 2
 
@@ -88,6 +95,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
                 log_config=None,
                 lifespan="on",
             )
+            freeze_start_up_heap()
             await uvicorn.Server(config).serve(sockets=[listening])
     return 0
 
@@ -107,6 +115,7 @@ async def cmd_worker(args: argparse.Namespace) -> int:
     host = runtime.settings.host
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with runtime, exporting(runtime.metrics, port, host):
+            freeze_start_up_heap()
             senders = [w.sender_pid for w in runtime.workers if w.sender_pid is not None]
             beside = f" (sender processes: {', '.join(map(str, senders))})" if senders else ""
             metrics = f"; metrics on http://{host}:{port}/metrics" if port else ""

@@ -115,10 +115,11 @@ async def _end_to_end(
         recorded = await _delivered(runtime)
         if recorded != n:
             raise RuntimeError(f"{recorded} deliveries recorded as delivered, not {n}")
+        backend = runtime.settings.http_client
     return {
         "n": n,
         "sender_process": sender,
-        "http_client": "aiohttp" if sender else (http_client or Settings.from_env().http_client),
+        "http_client": backend,
         "metrics": metrics,
         "seconds": round(elapsed, 3),
         "emit_seconds": round(emitted, 3),
@@ -196,8 +197,8 @@ async def _drop_postgres(database_url: str, name: str) -> None:
 
 async def _measure(n: int, database_url: str | None, backlog: int, quick: bool) -> dict[str, Any]:
     # The embedded default is one process with the configured backend (auto: pyreqwest
-    # where installed); the sender process always sends with aiohttp, and is left out when
-    # another backend is named outright; one process on aiohttp is the baseline layout.
+    # where installed); the service's default sends with it from a sender process; one
+    # process on aiohttp is the baseline layout.
     backend = Settings.from_env().http_client
     results: dict[str, Any] = {"http_client": backend, "quick": quick}
     try:

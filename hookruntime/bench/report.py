@@ -12,7 +12,7 @@ __all__ = ["render"]
 def render(results: dict[str, Any]) -> str:
     lines = [
         f"queued deliveries against a loopback receiver (own process), {results['http_client']}"
-        " client (a sender process sends with aiohttp):",
+        " client:",
     ]
     for each, rate in results["a_raw_by_backend"].items():
         lines.append(f"  (a) raw ceiling, {each:<11} {rate:>9.1f} req/s")

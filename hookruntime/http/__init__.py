@@ -10,4 +10,19 @@ __all__ = [
     "Response",
     "blocked_reason",
     "check_url",
+    "client_class",
 ]
+
+
+def client_class(name: str) -> type[HttpClient]:
+    """The backend named by ``Settings.http_client`` (already resolved from ``auto``).
+    The optional ones are imported only when chosen."""
+    if name == "httpx":
+        from .httpx_client import HttpxClient
+
+        return HttpxClient
+    if name == "reqwest":
+        from .reqwest_client import ReqwestClient
+
+        return ReqwestClient
+    return HttpClient

@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from ..http import HttpClient
+from ..http import client_class
 from .lanes import Lanes, Request, SendResult, Unrecorded
 from .sender_link import HEARTBEAT, PEER_GONE, SenderSettings, receive, result_frame, send
 
@@ -45,7 +45,8 @@ async def _sending(stream: SocketStream) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(levelname)s %(name)s[sender %(process)d]: %(message)s"
     )
-    client = HttpClient(limit=settings.client_limit, allow_private=settings.allow_private)
+    backend = client_class(settings.http_client)
+    client = backend(limit=settings.client_limit, allow_private=settings.allow_private)
     await client.open()
     await send(stream, "ready")
     outcomes: list[tuple[int, tuple[Any, ...] | None]] = []

@@ -74,6 +74,8 @@ class SenderSettings:
     allow_private: bool
     client_limit: int
     log_level: int = logging.WARNING
+    #: The backend the worker's own process would send with (``Settings.http_client``).
+    http_client: str = "aiohttp"
 
 
 async def send(stream: SocketStream, message: object) -> None:

@@ -24,8 +24,10 @@ class WorkerSettings:
     heartbeat: float = 1.0
     stale: float = 5.0
     health: DisablePolicy = field(default_factory=DisablePolicy)
-    #: Send from a process of its own (:mod:`hookruntime.queue.sender_link`).
+    #: Send from a process of its own (:mod:`hookruntime.queue.sender_link`), with this
+    #: backend (``Settings.http_client``).
     sender_process: bool = False
+    http_client: str = "aiohttp"
     observer: Observer = field(default_factory=Observer)
 
     @property

@@ -75,6 +75,7 @@ class Worker:
                 allow_private=client.allow_private,
                 client_limit=client.limit,
                 log_level=log.getEffectiveLevel(),
+                http_client=settings.http_client,
             )
             self._lanes = RemoteLanes(sender, self._recorder.done, intake.unrecorded)
         else:

@@ -239,6 +239,7 @@ def test_serve_logs_its_listen_address_in_text_format(tmp_path: Path) -> None:
     text = "".join(seen)
     assert f"INFO hookruntime.cli: listening on http://127.0.0.1:{port} " in text
     assert "INFO hookruntime: hookruntime open on sqlite: 1 workers" in text
+    assert "INFO hookruntime.cli: start-up heap frozen: " in text
     # The server's own lines go through the same handler and format.
     assert "INFO uvicorn.error: Application startup complete" in text
 

@@ -229,3 +229,29 @@ async def test_a_stall_of_the_workers_own_loop_does_not_count_as_a_hung_sender(
         await anyio.sleep(1.2)
         assert lanes.pid == sender, "a live sender was taken for a hung one"
         lanes.close()
+
+
+@pytest.mark.parametrize("backend", ["reqwest", "aiohttp"])
+async def test_a_sender_process_sends_with_the_configured_backend(
+    tmp_path: Path, master_key: str, backend: str
+) -> None:
+    """pyreqwest's native library is loaded in the sender process exactly when it is the
+    backend (aiohttp is imported by every process: it is the fallback)."""
+    if backend == "reqwest":
+        pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
+    async with (
+        LoopbackReceiver() as receiver,
+        HookRuntime(
+            f"sqlite:///{tmp_path / 'hooks.db'}",
+            master_key=master_key,
+            allow_private_targets=True,
+            sender_process=True,
+            http_client=backend,
+        ) as runtime,
+    ):
+        await runtime.registrations.create(org="acme", topics=["punch.create"], url=receiver.url)
+        await runtime.emit("punch.create", {"punch": {"id": 1}}, org="acme")
+        await eventually(lambda: receiver.received, timeout=30)
+        (pid,) = [w.sender_pid for w in runtime.workers]
+        mapped = await anyio.Path(f"/proc/{pid}/maps").read_text()
+    assert ("pyreqwest" in mapped) is (backend == "reqwest")

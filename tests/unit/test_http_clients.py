@@ -14,11 +14,11 @@ from hookruntime.http.httpx_client import HttpxClient
 pytestmark = pytest.mark.anyio
 
 
-def test_the_default_backend_is_reqwest_where_installed_and_aiohttp_beside_a_sender(
+def test_the_default_backend_is_reqwest_where_installed_in_either_layout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert Settings.from_env({}).http_client == "reqwest"
-    assert Settings.from_env({}, sender_process=True).http_client == "aiohttp"
+    assert Settings.from_env({}, sender_process=True).http_client == "reqwest"
     assert Settings.from_env({"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}).http_client == "aiohttp"
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -31,12 +31,12 @@ def test_the_default_backend_is_reqwest_where_installed_and_aiohttp_beside_a_sen
         Settings.from_env({}, http_client="reqwest")
 
 
-def test_the_backend_setting_takes_reqwest_and_refuses_it_with_a_sender_process() -> None:
+def test_the_backend_setting_takes_reqwest_in_either_layout() -> None:
     assert HookRuntime(http_client="reqwest", environ={}).settings.http_client == "reqwest"
+    beside = HookRuntime(http_client="reqwest", sender_process=True, environ={}).settings
+    assert beside.http_client == "reqwest" and beside.sender_process
     with pytest.raises(ConfigurationError, match="aiohttp, httpx, reqwest"):
         HookRuntime(environ={"HOOKRUNTIME_HTTP_CLIENT": "requests"})
-    with pytest.raises(ConfigurationError, match="sender_process"):
-        HookRuntime(http_client="reqwest", sender_process=True, environ={})
 
 
 async def test_posting_before_open_is_a_transport_error() -> None:
@@ -47,5 +47,3 @@ async def test_posting_before_open_is_a_transport_error() -> None:
 def test_an_unknown_client_backend_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="http_client must be one of aiohttp, httpx"):
         HookRuntime(environ={"HOOKRUNTIME_HTTP_CLIENT": "requests"})
-    with pytest.raises(ConfigurationError, match="sender_process"):
-        HookRuntime(http_client="httpx", sender_process=True, environ={})

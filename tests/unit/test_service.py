@@ -14,7 +14,7 @@ import pytest
         (False, {}, 2, False),  # --no-sender-process wins
         (True, {}, 1, True),  # --sender-process wins
         (None, {"HOOKRUNTIME_SENDER_PROCESS": "0"}, 2, None),  # the variable is read as set
-        (None, {"HOOKRUNTIME_HTTP_CLIENT": "httpx"}, 2, None),  # the child sends with aiohttp
+        (None, {"HOOKRUNTIME_HTTP_CLIENT": "httpx"}, 2, True),  # the child sends with it
     ],
 )
 def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
@@ -27,19 +27,17 @@ def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
     from hookruntime import service
 
     monkeypatch.setattr(service.os, "sched_getaffinity", lambda _pid: set(range(cores)))
-    monkeypatch.setattr(service.importlib.util, "find_spec", lambda _name: None)  # no pyreqwest
     assert service.service_sender_process(flag, environ) is expected
 
 
-def test_the_service_sends_with_the_native_client_in_one_process_where_it_is_installed() -> None:
-    pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
-    from hookruntime import service
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx", "reqwest"])
+def test_a_sender_process_sends_with_the_configured_backend(backend: str) -> None:
+    if backend == "reqwest":
+        pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
+    from hookruntime.config import Settings
 
-    assert service.service_sender_process(None, {}) is None
-    assert service.service_sender_process(None, {"HOOKRUNTIME_HTTP_CLIENT": "aiohttp"}) in (
-        True,
-        False,
-    )
+    settings = Settings(sender_process=True, http_client=backend).checked()
+    assert settings.sender_process and settings.http_client == backend
 
 
 def test_an_embedded_runtime_stays_one_process_by_default() -> None:
