@@ -27,25 +27,42 @@ import errno
 import ipaddress
 import re
 import socket
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 
+import anyio
 from aiohappyeyeballs import AddrInfoType
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 from yarl import URL
 
-from ..errors import TargetBlocked
+from ..errors import ConnectError, TargetBlocked
 
 __all__ = [
     "GuardedResolver",
     "PeerRefused",
+    "Resolve",
     "blocked_reason",
     "check_url",
     "guarded_socket",
     "host_problem",
     "literal_address",
+    "system_resolve",
     "target_host",
 ]
+
+#: Answers the addresses of ``(host, port)``: the httpx and pyreqwest backends resolve
+#: names themselves, with this (the system resolver by default), to check and pin them.
+Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
+
+
+async def system_resolve(host: str, port: int) -> list[str]:
+    try:
+        answers = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConnectError(f"cannot resolve {host}: {exc}") from exc
+    return [str(sockaddr[0]) for *_, sockaddr in answers]
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

@@ -24,9 +24,8 @@ against the host name, which httpcore passes as the server name.
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 import anyio
 import httpcore
@@ -34,24 +33,14 @@ import httpx
 
 from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
 from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response, admit
-from .guard import blocked_reason, literal_address
+from .guard import Resolve, blocked_reason, literal_address, system_resolve
 
-__all__ = ["HttpxClient", "PinnedBackend", "Resolve"]
+__all__ = ["HttpxClient", "PinnedBackend"]
 
-#: Answers the addresses of ``(host, port)``; the system resolver by default.
-Resolve = Callable[[str, int], Awaitable[Sequence[str]]]
 _CHUNK = 64 * 1024
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
-
-
-async def system_resolve(host: str, port: int) -> list[str]:
-    try:
-        answers = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-    return [str(sockaddr[0]) for *_, sockaddr in answers]
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):

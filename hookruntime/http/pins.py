@@ -10,7 +10,6 @@ gets a new client, and the old one closes when its last request ends.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,21 +18,12 @@ import anyio
 from pyreqwest.client import Client
 
 from ..errors import ConnectError, TargetBlocked
-from .guard import blocked_reason, literal_address
-from .httpx_client import Resolve
+from .guard import Resolve, blocked_reason, literal_address, system_resolve
 
-__all__ = ["Pin", "Pins", "system_resolve"]
+__all__ = ["Pin", "Pins"]
 
 #: How many names keep a client of their own; past it, idle expired ones are closed.
 MAX_PINNED = 1024
-
-
-async def system_resolve(host: str, port: int) -> list[str]:
-    try:
-        answers = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConnectError(f"cannot resolve {host}: {exc}") from exc
-    return [str(sockaddr[0]) for *_, sockaddr in answers]
 
 
 @dataclass(eq=False)

@@ -54,8 +54,7 @@ from pyreqwest.response import Response as ReqwestResponse
 
 from ..errors import ConnectError, RequestTimeout, ResponseTooLarge, TargetBlocked, TransportError
 from .client import DEFAULT_MAX_BODY, USER_AGENT, HttpClient, Response, admit
-from .guard import blocked_reason
-from .httpx_client import Resolve
+from .guard import Resolve, blocked_reason
 from .pins import Pin, Pins
 
 __all__ = ["ReqwestClient"]

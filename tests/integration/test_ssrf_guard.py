@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 
 from hookruntime import HookRuntime, TargetBlocked, ValidationError
 from hookruntime.http import HttpClient
@@ -14,27 +12,11 @@ from hookruntime.testing import LoopbackReceiver
 pytestmark = pytest.mark.anyio
 
 
-class Answers(AbstractResolver):
-    """A resolver that answers from a script, one answer per look-up."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        address = self.answers.pop(0)
-        return [
-            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
-async def test_a_name_resolving_to_loopback_never_reaches_the_receiver() -> None:
+async def test_a_name_resolving_to_loopback_never_reaches_the_receiver(
+    scripted_dns: type[AbstractResolver],
+) -> None:
     async with LoopbackReceiver() as receiver:
-        client = HttpClient(resolver=Answers("127.0.0.1", "127.0.0.1"))
+        client = HttpClient(resolver=scripted_dns("127.0.0.1", "127.0.0.1"))
         await client.open()
         try:
             with pytest.raises(TargetBlocked):

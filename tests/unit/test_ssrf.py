@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.abc import AbstractResolver
 
 from hookruntime import TargetBlocked
 from hookruntime.http import GuardedResolver, blocked_reason, check_url
@@ -95,26 +94,10 @@ def test_urls_naming_a_blocked_host_in_any_spelling_are_refused(host: str) -> No
         check_url(f"http://{literal}:8080/hook")
 
 
-class Answers(AbstractResolver):
-    """A resolver that answers from a script, one answer per look-up."""
-
-    def __init__(self, *answers: str) -> None:
-        self.answers = list(answers)
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        address = self.answers.pop(0)
-        return [
-            ResolveResult(hostname=host, host=address, port=port, family=family, proto=0, flags=0)
-        ]
-
-    async def close(self) -> None:
-        pass
-
-
-async def test_dns_rebinding_is_refused_when_the_name_turns_inward() -> None:
-    guard = GuardedResolver(Answers("93.184.216.34", "127.0.0.1"))
+async def test_dns_rebinding_is_refused_when_the_name_turns_inward(
+    scripted_dns: type[AbstractResolver],
+) -> None:
+    guard = GuardedResolver(scripted_dns("93.184.216.34", "127.0.0.1"))
     first = await guard.resolve("rebind.example", 80)
     assert first[0]["host"] == "93.184.216.34"  # checked, not connected to here
     with pytest.raises(TargetBlocked, match="rebind.example resolves to 127.0.0.1 is loopback"):
