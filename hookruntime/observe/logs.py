@@ -124,7 +124,7 @@ def log_results(records: Sequence[Record]) -> None:
     if not _deliveries.isEnabledFor(logging.INFO):
         return
     for r in records:
-        status = r.decision.status
+        status = r.next_state.status
         _deliveries.info(
             "delivery %s attempt %d %s (%s, %.1f ms)",
             r.delivery_id,

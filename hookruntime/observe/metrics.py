@@ -103,7 +103,7 @@ class Metrics:
         outcomes: dict[tuple[str, str], int] = {}
         observe = self.delivery_seconds.observe
         for r in results:
-            key = (r.topic, r.decision.status)
+            key = (r.topic, r.next_state.status)
             outcomes[key] = outcomes.get(key, 0) + 1
             observe(r.topic, r.latency_ms / 1000)
         for (topic, outcome), count in outcomes.items():

@@ -174,8 +174,8 @@ class Tracing:
         if record is None:
             span.set_attribute("hookruntime.status", "not sent")
         else:
-            span.set_attributes(_outcome_attributes(record.decision.status, record.status_code))
-            if record.decision.status != "delivered":
+            span.set_attributes(_outcome_attributes(record.next_state.status, record.status_code))
+            if record.next_state.status != "delivered":
                 span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, record.error))
         span.end()
 

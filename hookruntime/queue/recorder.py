@@ -1,7 +1,7 @@
 """The recorder: what each answer from the lanes comes to, written in batches.
 
 The lanes pass every request they took up to :meth:`Recorder.done`: it decides what the
-outcome means (:func:`hookruntime.queue.policy.decide`), takes the delivery out of the
+outcome means (:func:`hookruntime.queue.policy.next_state`), takes the delivery out of the
 intake (which tells the claim loop it has room), and gathers the result for
 :func:`hookruntime.queue.records.write_records`. A result is written within
 :data:`GATHER` seconds, with whatever others came back meanwhile, and once taken off the
@@ -21,7 +21,7 @@ from ..targets import Directory
 from .claim import Claimed
 from .intake import Intake
 from .lanes import SendResult
-from .policy import Result, decide, parse_retry_after
+from .policy import next_state, parse_retry_after
 from .records import DisablePolicy, Record, Written, write_records
 from .wake import Wakeup
 
@@ -94,9 +94,9 @@ class Recorder:
             log.exception("could not record %d results at once", len(batch))
             written = await self._write_each(batch) if len(batch) > 1 else Written([], [])
         self._intake.unrecorded.recorded(len(batch))
-        self.delivered += sum(r.decision.status == "delivered" for r in written.applied)
+        self.delivered += sum(r.next_state.status == "delivered" for r in written.applied)
         self._observer.recorded(written.applied)
-        if self._intake.dues.add(r.decision.next_at for r in written.applied):
+        if self._intake.dues.add(r.next_state.next_at for r in written.applied):
             # A retry falls due before the claim loop would next look: wake it to sleep
             # until then (it may be sleeping out the whole poll interval).
             self._wakeup.notify()
@@ -134,10 +134,10 @@ def record_of(
     """What ``outcome`` means for ``item``'s delivery: its next state and its log line."""
     status = outcome.status
     if status is None:
-        result = Result(None, outcome.error)
+        error, retry_after = outcome.error, None
     else:
         error = None if 200 <= status < 300 else f"receiver answered HTTP {status}"
-        result = Result(status, error, parse_retry_after(outcome.retry_after, outcome.at))
+        retry_after = parse_retry_after(outcome.retry_after, outcome.at)
     number = item.attempts + 1
     return Record(
         item.id,
@@ -146,9 +146,9 @@ def record_of(
         item.org_id,
         item.topic,
         number,
-        decide(number, result, policy, outcome.at, max_attempts=max_attempts),
+        next_state(number, status, retry_after, policy, outcome.at, max_attempts=max_attempts),
         status,
-        result.error,
+        error,
         outcome.latency * 1000,
         outcome.response,
         outcome.at,

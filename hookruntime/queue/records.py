@@ -29,7 +29,7 @@ from ..store.engine import Database
 from ..store.holds import hold
 from ..store.models import ATTEMPTS, DELIVERIES, REGISTRATIONS
 from ..store.notices import write_notice
-from .policy import Decision
+from .policy import NextState
 
 __all__ = ["DisablePolicy", "Disabled", "Record", "Written", "write_records"]
 
@@ -44,7 +44,7 @@ class Record:
     org_id: str
     topic: str
     number: int
-    decision: Decision
+    next_state: NextState
     status_code: int | None
     error: str | None
     latency_ms: float
@@ -154,13 +154,13 @@ def _write(conn: Connection, records: list[Record], health: DisablePolicy, now: 
         conn,
         [
             _Finish(
-                r.decision.status,
+                r.next_state.status,
                 r.number,
-                r.decision.next_at,
+                r.next_state.next_at,
                 r.status_code,
                 r.error,
                 now,
-                now if r.decision.status == "delivered" else None,
+                now if r.next_state.status == "delivered" else None,
                 r.delivery_id,
                 r.lease_token,
             )
@@ -180,7 +180,7 @@ def _write(conn: Connection, records: list[Record], health: DisablePolicy, now: 
                 r.event_id,
                 r.topic,
                 r.number,
-                r.decision.status,
+                r.next_state.status,
                 r.status_code,
                 r.latency_ms,
                 r.error,
@@ -228,12 +228,12 @@ def _health(
     gone: dict[str, str] = {}
     for r in records:  # in completion order: a success resets the streak
         failures, since, reset = streaks.get(r.registration_id, (0, None, False))
-        if r.decision.status == "delivered":
+        if r.next_state.status == "delivered":
             streaks[r.registration_id] = (0, None, True)
         else:
             streaks[r.registration_id] = (failures + 1, since or r.at, reset)
-        if r.decision.disable:
-            gone[r.registration_id] = r.decision.reason or "receiver answered 410 Gone"
+        if r.next_state.disable:
+            gone[r.registration_id] = r.next_state.reason or "receiver answered 410 Gone"
     healthy: list[_Healthy] = []
     for registration_id, (failures, since, reset) in streaks.items():
         values: dict[str, object]

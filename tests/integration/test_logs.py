@@ -246,7 +246,7 @@ def test_serve_logs_its_listen_address_in_text_format(tmp_path: Path) -> None:
 
 def test_a_url_in_an_error_is_logged_without_its_query_or_user_info(logged: io.StringIO) -> None:
     from hookruntime.observe.logs import log_results
-    from hookruntime.queue.policy import Decision
+    from hookruntime.queue.policy import NextState
     from hookruntime.queue.records import Record
 
     error = "InvalidURL: https://svc:pw-123@crm.example/hooks?token=tok-456 refused"
@@ -254,7 +254,7 @@ def test_a_url_in_an_error_is_logged_without_its_query_or_user_info(logged: io.S
         [
             Record(
                 delivery_id="dlv_1", event_id="evt_1", registration_id="reg_1", org_id="acme",
-                topic="punch.create", number=1, decision=Decision("failed"), status_code=None,
+                topic="punch.create", number=1, next_state=NextState("failed"), status_code=None,
                 error=error, latency_ms=2.0, response=None, at=time.time(), lease_token="ls_1",
             )
         ]

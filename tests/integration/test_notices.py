@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from hookruntime import HookRuntime
 from hookruntime.errors import HookRuntimeError
 from hookruntime.queue.claim import claim
-from hookruntime.queue.policy import Decision
+from hookruntime.queue.policy import NextState
 from hookruntime.queue.records import DisablePolicy, Record, write_records
 from hookruntime.store.models import DELIVERIES, EVENTS, REGISTRATIONS
 from hookruntime.testing import LoopbackReceiver, eventually
@@ -126,7 +126,7 @@ def _gone(delivery: Any) -> Record:
         delivery.org_id,
         delivery.topic,
         1,
-        Decision("dead", None, disable=True, reason="receiver answered 410 Gone"),
+        NextState("dead", None, disable=True, reason="receiver answered 410 Gone"),
         410,
         "receiver answered HTTP 410",
         1.0,

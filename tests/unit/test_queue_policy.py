@@ -1,28 +1,28 @@
-"""decide(): the pure retry decision of the queued path."""
+"""next_state(): the queued path's pure retry policy."""
 
 from __future__ import annotations
 
 import pytest
 
 from hookruntime.profiles import PROFILES, RetryPolicy
-from hookruntime.queue.policy import MAX_RETRY_AFTER, Result, decide, parse_retry_after
+from hookruntime.queue.policy import MAX_RETRY_AFTER, next_state, parse_retry_after
 
 NO_JITTER = {"jitter": lambda: 0.0}
-FAIL = Result(500)
+FAIL = (500, None)
 
 
 def test_2xx_is_delivered_and_nothing_else_is() -> None:
     policy = PROFILES["standard"].retry
-    assert decide(1, Result(200), policy, 0).status == "delivered"
-    assert decide(1, Result(204), policy, 0).status == "delivered"
+    assert next_state(1, 200, None, policy, 0).status == "delivered"
+    assert next_state(1, 204, None, policy, 0).status == "delivered"
     for status in (301, 302, 400, 404, 429, 500, 503):
-        assert decide(1, Result(status), policy, 0).status == "failed"
-    assert decide(1, Result(None, "timeout"), policy, 0).status == "failed"
+        assert next_state(1, status, None, policy, 0).status == "failed"
+    assert next_state(1, None, None, policy, 0).status == "failed"
 
 
 def test_410_kills_the_delivery_and_disables_the_registration() -> None:
-    decision = decide(1, Result(410), PROFILES["standard"].retry, 0)
-    assert decision.status == "dead" and decision.disable
+    state = next_state(1, 410, None, PROFILES["standard"].retry, 0)
+    assert state.status == "dead" and state.disable
 
 
 @pytest.mark.parametrize(
@@ -37,35 +37,35 @@ def test_410_kills_the_delivery_and_disables_the_registration() -> None:
 def test_each_profile_follows_its_schedule_then_dies(profile: str, delays: list[int]) -> None:
     policy = PROFILES[profile].retry
     for attempt, delay in enumerate(delays, start=1):
-        decision = decide(attempt, FAIL, policy, 1000.0, **NO_JITTER)
-        assert decision.status == "failed" and decision.next_at == 1000.0 + delay
-    assert decide(len(delays) + 1, FAIL, policy, 1000.0).status == "dead"
+        state = next_state(attempt, *FAIL, policy, 1000.0, **NO_JITTER)
+        assert state.status == "failed" and state.next_at == 1000.0 + delay
+    assert next_state(len(delays) + 1, *FAIL, policy, 1000.0).status == "dead"
 
 
 def test_a_registration_schedule_of_four_delays_gives_exactly_five_attempts() -> None:
     policy = RetryPolicy(schedule=(0.05,) * 4, timeout=1)
-    statuses = [decide(n, FAIL, policy, 0).status for n in range(1, 6)]
+    statuses = [next_state(n, *FAIL, policy, 0).status for n in range(1, 6)]
     assert statuses == ["failed"] * 4 + ["dead"]
 
 
 def test_max_attempts_overrides_and_the_last_delay_repeats() -> None:
     policy = RetryPolicy(schedule=(1, 2), timeout=1)
-    assert decide(5, FAIL, policy, 0, max_attempts=6, **NO_JITTER).next_at == 2
-    assert decide(6, FAIL, policy, 0, max_attempts=6).status == "dead"
-    assert decide(1, FAIL, policy, 0, max_attempts=1).status == "dead"
+    assert next_state(5, *FAIL, policy, 0, max_attempts=6, **NO_JITTER).next_at == 2
+    assert next_state(6, *FAIL, policy, 0, max_attempts=6).status == "dead"
+    assert next_state(1, *FAIL, policy, 0, max_attempts=1).status == "dead"
 
 
 @pytest.mark.parametrize("draw", [0.0, 0.5, 0.999999])
 def test_jitter_never_shortens_a_delay_nor_adds_over_20_percent(draw: float) -> None:
-    decision = decide(2, FAIL, RetryPolicy((10, 100), 1), 0, jitter=lambda: draw)
-    assert decision.next_at is not None and 100 <= decision.next_at <= 120
+    state = next_state(2, *FAIL, RetryPolicy((10, 100), 1), 0, jitter=lambda: draw)
+    assert state.next_at is not None and 100 <= state.next_at <= 120
 
 
 def test_retry_after_is_honoured_and_bounded() -> None:
     policy = RetryPolicy((5,), 1)
-    assert decide(1, Result(429, retry_after=60), policy, 0, **NO_JITTER).next_at == 60
-    assert decide(1, Result(503, retry_after=1), policy, 0, **NO_JITTER).next_at == 5
-    huge = decide(1, Result(429, retry_after=10**9), policy, 0, **NO_JITTER)
+    assert next_state(1, 429, 60, policy, 0, **NO_JITTER).next_at == 60
+    assert next_state(1, 503, 1, policy, 0, **NO_JITTER).next_at == 5
+    huge = next_state(1, 429, 10**9, policy, 0, **NO_JITTER)
     assert huge.next_at == MAX_RETRY_AFTER
 
 
