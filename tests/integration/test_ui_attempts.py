@@ -65,6 +65,7 @@ async def test_a_sender_process_carries_response_headers_to_the_attempt_log(
     async with runtime, LoopbackReceiver(lambda _r: ANSWER) as receiver:
         delivery_id = await dead_delivery(runtime, receiver, "acme")
         await runtime.attempts.flush()
-        kept = dict(map(tuple, await stored_headers(runtime, delivery_id)))
-    assert kept["X-Receiver-Build"] == "build-7f3a"
-    assert kept["Set-Cookie"] == "[redacted]" and kept["X-Api-Token"] == "[redacted]"
+        # Names as the sender's client gave them: pyreqwest lower-cases them.
+        kept = {name.lower(): value for name, value in await stored_headers(runtime, delivery_id)}
+    assert kept["x-receiver-build"] == "build-7f3a"
+    assert kept["set-cookie"] == "[redacted]" and kept["x-api-token"] == "[redacted]"
