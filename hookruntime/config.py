@@ -114,6 +114,12 @@ class Settings:
             raise ConfigurationError(
                 "http_client=reqwest needs pyreqwest: pip install 'hookruntime[reqwest]'"
             )
+        if self.http_client == "httpx" and self.sender_process:
+            # pytest-httpx patches this interpreter only: a sender process would send for real.
+            raise ConfigurationError(
+                "http_client=httpx is for pytest-httpx's mocks, which a sender process "
+                "escapes: leave sender_process off"
+            )
         if self.registration_concurrency < 1:
             raise ConfigurationError("registration_concurrency must be at least 1")
         if not 2 <= self.lease <= 3600:

@@ -1,5 +1,5 @@
 """The long-running verbs, ``serve`` and ``worker``, and the process layout they run in
-(which HTTP client, whether a sender process beside the worker). The parser that reaches
+(whether a sender process beside the worker; its start-up heap frozen). The parser that reaches
 them is in :mod:`hookruntime.cli`; the other verbs are in :mod:`hookruntime.commands`."""
 
 from __future__ import annotations
@@ -51,11 +51,14 @@ def service_sender_process(
 ) -> bool | None:
     """The standalone service's layout, the faster measured (README, Performance): the
     HTTP client (pyreqwest where installed) sending from a child process when a core is
-    spare. A flag or HOOKRUNTIME_SENDER_PROCESS that says otherwise wins; an embedded
-    HookRuntime stays one process unless asked."""
+    spare. A flag or HOOKRUNTIME_SENDER_PROCESS that says otherwise wins, and httpx (for
+    pytest-httpx's mocks) stays in one process; an embedded HookRuntime stays one process
+    unless asked."""
     env = os.environ if environ is None else environ
     if flag is not None or "HOOKRUNTIME_SENDER_PROCESS" in env:
         return flag
+    if env.get("HOOKRUNTIME_HTTP_CLIENT") == "httpx":
+        return None  # for pytest-httpx's mocks, which see this process only
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (cores or 1) >= 2
 

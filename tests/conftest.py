@@ -4,6 +4,7 @@ scripted DNS resolver."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -33,6 +34,6 @@ class _ScriptedDns(AbstractResolver):
 
 
 @pytest.fixture
-def scripted_dns() -> type[AbstractResolver]:
+def scripted_dns() -> Callable[..., AbstractResolver]:
     """``scripted_dns("93.184.216.34", "127.0.0.1")``: a name answering each in turn."""
     return _ScriptedDns

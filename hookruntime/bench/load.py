@@ -53,9 +53,6 @@ async def load(
                 url=receiver.url(name),
                 secret="signature_secret",
             )
-        if freeze:
-            gc.collect()
-            gc.freeze()
         overshoot: list[float] = []
         measured = time.perf_counter() + warmup
         stop = measured + seconds
@@ -67,15 +64,21 @@ async def load(
                 if started >= measured:
                     overshoot.append(time.perf_counter() - started - deadline)
 
-        async with anyio.create_task_group() as group:
-            for _ in range(concurrency):
-                group.start_soon(caller)
-            await anyio.sleep(warmup)
-            started, cpu, loop_cpu = time.perf_counter(), time.process_time(), time.thread_time()
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-        loop_cpu = time.thread_time() - loop_cpu
-    if freeze:
-        gc.unfreeze()
+        if freeze:
+            gc.collect()
+            gc.freeze()
+        try:
+            async with anyio.create_task_group() as group:
+                for _ in range(concurrency):
+                    group.start_soon(caller)
+                await anyio.sleep(warmup)
+                started = time.perf_counter()
+                cpu, loop_cpu = time.process_time(), time.thread_time()
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            loop_cpu = time.thread_time() - loop_cpu
+        finally:
+            if freeze:
+                gc.unfreeze()
     on_time = sum(o <= LATE for o in overshoot)
     return {
         "concurrency": concurrency,

@@ -12,9 +12,11 @@ it resolves to is checked, and aiohttp connects to the checked addresses (keepin
 Host header and the TLS server name). A name that answers a public address today and
 a loopback one tomorrow (DNS rebinding) is refused on the day it points inward. IP
 literals, in any spelling ``inet_aton`` accepts (``2130706433``, ``0x7f.1``,
-``017700000001``), are checked before any connection. Last, :func:`guarded_socket`
-checks the very address each socket is about to connect to, so a host that slipped
-past every check above still reaches nothing but a public address. Registration-time
+``017700000001``), are checked before any connection. Last, on aiohttp,
+:func:`guarded_socket` checks the very address each socket is about to connect to, so a
+host that slipped past every check above still reaches nothing but a public address
+(httpx checks the connected peer; pyreqwest connects only to the pinned, checked
+address: :mod:`.pins`). Registration-time
 checks give early, clear errors; these are the defence.
 
 ``allow_private=True`` (``HOOKRUNTIME_ALLOW_PRIVATE_TARGETS=1``) turns the guard off,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from aiohttp.abc import AbstractResolver
 
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_name_resolving_to_loopback_never_reaches_the_receiver(
-    scripted_dns: type[AbstractResolver],
+    scripted_dns: Callable[..., AbstractResolver],
 ) -> None:
     async with LoopbackReceiver() as receiver:
         client = HttpClient(resolver=scripted_dns("127.0.0.1", "127.0.0.1"))

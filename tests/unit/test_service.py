@@ -14,7 +14,7 @@ import pytest
         (False, {}, 2, False),  # --no-sender-process wins
         (True, {}, 1, True),  # --sender-process wins
         (None, {"HOOKRUNTIME_SENDER_PROCESS": "0"}, 2, None),  # the variable is read as set
-        (None, {"HOOKRUNTIME_HTTP_CLIENT": "httpx"}, 2, True),  # the child sends with it
+        (None, {"HOOKRUNTIME_HTTP_CLIENT": "httpx"}, 2, None),  # mocks see one process only
     ],
 )
 def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
@@ -30,14 +30,22 @@ def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
     assert service.service_sender_process(flag, environ) is expected
 
 
-@pytest.mark.parametrize("backend", ["aiohttp", "httpx", "reqwest"])
-def test_a_sender_process_sends_with_the_configured_backend(backend: str) -> None:
+@pytest.mark.parametrize("backend", ["aiohttp", "reqwest"])
+def test_a_sender_process_takes_the_configured_backend(backend: str) -> None:
     if backend == "reqwest":
         pytest.importorskip("pyreqwest", reason="the native client's extra is not installed")
     from hookruntime.config import Settings
 
     settings = Settings(sender_process=True, http_client=backend).checked()
     assert settings.sender_process and settings.http_client == backend
+
+
+def test_httpx_with_a_sender_process_is_refused_its_mocks_would_miss_the_child() -> None:
+    from hookruntime.config import Settings
+    from hookruntime.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="pytest-httpx"):
+        Settings(sender_process=True, http_client="httpx").checked()
 
 
 def test_an_embedded_runtime_stays_one_process_by_default() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 import pytest
 from aiohttp.abc import AbstractResolver
@@ -95,7 +96,7 @@ def test_urls_naming_a_blocked_host_in_any_spelling_are_refused(host: str) -> No
 
 
 async def test_dns_rebinding_is_refused_when_the_name_turns_inward(
-    scripted_dns: type[AbstractResolver],
+    scripted_dns: Callable[..., AbstractResolver],
 ) -> None:
     guard = GuardedResolver(scripted_dns("93.184.216.34", "127.0.0.1"))
     first = await guard.resolve("rebind.example", 80)
