@@ -1,10 +1,10 @@
-"""What unit and integration tests share: the async backend of their ``anyio`` tests, and a
-scripted DNS resolver."""
+"""What unit and integration tests share: the async backend of their ``anyio`` tests, a
+scripted DNS resolver and a port that refuses connections."""
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -37,3 +37,12 @@ class _ScriptedDns(AbstractResolver):
 def scripted_dns() -> Callable[..., AbstractResolver]:
     """``scripted_dns("93.184.216.34", "127.0.0.1")``: a name answering each in turn."""
     return _ScriptedDns
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections: bound, never listening, and held for the
+    whole test, so that no other test (pytest-xdist runs three at once) can take it."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])

@@ -55,12 +55,6 @@ async def hooks(sqlite_runtime: HookRuntime) -> AsyncIterator[Receivers]:
         yield Receivers(sqlite_runtime, stack)
 
 
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
-
-
 async def timed_call(runtime: HookRuntime, deadline: float | None = None, data=CLAIMS):
     started = time.perf_counter()
     result = await runtime.call("user_logged_in", data, org="acme", deadline=deadline)
@@ -100,9 +94,14 @@ async def test_a_huge_body_is_cut_at_the_cap(hooks: Receivers, declared: bool) -
     assert elapsed < 1.0
 
 
-async def test_a_refused_connection_is_an_error_not_a_wait(hooks: Receivers) -> None:
+async def test_a_refused_connection_is_an_error_not_a_wait(
+    hooks: Receivers, refused_port: int
+) -> None:
     await hooks.runtime.registrations.create(
-        org="acme", topics=["user_logged_in"], url=closed_port_url(), secret=SECRET
+        org="acme",
+        topics=["user_logged_in"],
+        url=f"http://127.0.0.1:{refused_port}/hook",
+        secret=SECRET,
     )
     result, elapsed = await timed_call(hooks.runtime, deadline=1.0)
     assert result.outcomes[0].status == "error"
@@ -257,9 +256,12 @@ async def test_no_retry_without_enough_time_left(hooks: Receivers) -> None:
     assert elapsed < 0.3 + SLACK
 
 
-async def test_a_connection_error_is_retried_once(hooks: Receivers) -> None:
+async def test_a_connection_error_is_retried_once(hooks: Receivers, refused_port: int) -> None:
     await hooks.runtime.registrations.create(
-        org="acme", topics=["user_logged_in"], url=closed_port_url(), secret=SECRET
+        org="acme",
+        topics=["user_logged_in"],
+        url=f"http://127.0.0.1:{refused_port}/hook",
+        secret=SECRET,
     )
     result, _ = await timed_call(hooks.runtime)
     assert result.outcomes[0].attempts == 2

@@ -134,12 +134,6 @@ def fails_in_one_line(result: subprocess.CompletedProcess[str], code: int, words
     assert words in lines[0]
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def bare_env(tmp_path: Path) -> dict[str, str]:
     """No database made ready beforehand."""
@@ -183,9 +177,9 @@ def test_a_sqlite_path_in_a_missing_folder_is_one_line_exit_5(
 
 @pytest.mark.parametrize("verb", [("deliveries", "list"), ("migrate",), ("worker",)])
 def test_a_refused_postgresql_is_one_line_exit_5(
-    bare_env: dict[str, str], master_key: str, verb: tuple[str, ...]
+    bare_env: dict[str, str], master_key: str, verb: tuple[str, ...], refused_port: int
 ) -> None:
-    url = f"postgresql://postgres:hunter2@127.0.0.1:{closed_port()}/hooks"
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{refused_port}/hooks"
     variables = {**bare_env, "HOOKRUNTIME_MASTER_KEY": master_key}
     result = run(*verb, "--database-url", url, env=variables, check=False)
     fails_in_one_line(result, 5, "127.0.0.1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import sqlite3
 import stat
 import uuid
@@ -31,17 +30,10 @@ from hookruntime.store import Database, engine
 pytestmark = pytest.mark.anyio
 
 
-def closed_port() -> int:
-    """A loopback port with nothing listening on it."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_a_postgresql_with_nothing_listening_is_store_unavailable_without_password(
-    master_key: str,
+    master_key: str, refused_port: int
 ) -> None:
-    url = f"postgresql://postgres:hunter2@127.0.0.1:{closed_port()}/hooks"
+    url = f"postgresql://postgres:hunter2@127.0.0.1:{refused_port}/hooks"
     with pytest.raises(StoreUnavailable) as caught:
         async with HookRuntime(url, workers=0, master_key=master_key):
             pass

@@ -155,12 +155,9 @@ async def test_a_redirect_is_returned_not_followed(client: HttpClient) -> None:
     assert response.status == 302 and inner.received == []
 
 
-async def test_a_refused_port_is_a_connect_error(client: HttpClient) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_a_refused_port_is_a_connect_error(client: HttpClient, refused_port: int) -> None:
     with pytest.raises(ConnectError):
-        await client.post(f"http://127.0.0.1:{port}/hook", {}, b"{}", timeout=2)
+        await client.post(f"http://127.0.0.1:{refused_port}/hook", {}, b"{}", timeout=2)
 
 
 async def test_posting_before_open_is_a_transport_error(make: Make) -> None:

@@ -4,7 +4,6 @@ intercepting a runtime configured with it."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 
@@ -89,12 +88,9 @@ async def test_a_redirect_is_answered_not_followed(client: HttpxClient) -> None:
     assert response.status == 302 and inner.received == []
 
 
-async def test_a_closed_port_is_a_connect_error(client: HttpxClient) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+async def test_a_closed_port_is_a_connect_error(client: HttpxClient, refused_port: int) -> None:
     with pytest.raises(ConnectError):
-        await client.post(f"http://127.0.0.1:{port}/hook", {}, b"{}", timeout=2)
+        await client.post(f"http://127.0.0.1:{refused_port}/hook", {}, b"{}", timeout=2)
 
 
 async def test_the_guard_refuses_loopback_literals_and_names_before_sending() -> None:
