@@ -146,7 +146,8 @@ def _parser() -> argparse.ArgumentParser:
         "--sender-process",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1)",
+        help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1); "
+        "the default where the process may use two cores",
     )
     verb(verbs, "migrate", cmd_migrate, "Bring the database schema up to date.")
     verb(
@@ -194,7 +195,8 @@ def _parser() -> argparse.ArgumentParser:
         "--sender-process",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1)",
+        help="send from a child process, on another core (HOOKRUNTIME_SENDER_PROCESS=1); "
+        "the default where the process may use two cores",
     )
     worker.add_argument(
         "--metrics-port",
