@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .catalog import Catalog
 from .errors import NotFoundError, ValidationError
 from .ids import new_id, new_rev
+from .observe.tracing import current_traceparent
 from .operational import registration_summary
 from .profiles import get_profile
 from .registration_input import (
@@ -106,8 +107,12 @@ class Registrations:
             registration.active,
             time.time(),
         )
+        # Read here, in the caller's context, not inside the synchronous part.
+        traceparent = current_traceparent()
         return await session.run_sync(
-            lambda sync: write_notice(sync.connection(), registration.org, topic, summary)
+            lambda sync: write_notice(
+                sync.connection(), registration.org, topic, summary, traceparent=traceparent
+            )
         )
 
     async def create(

@@ -135,6 +135,50 @@ async def test_each_delivery_attempt_is_a_span_linked_to_the_span_that_emitted_i
     assert [s.attributes["hookruntime.status"] for s in attempts] == ["failed", "delivered"]  # type: ignore[index]
 
 
+async def test_a_registration_changed_in_a_span_gives_its_notice_that_trace_context(
+    database_url: str, master_key: str, traced: tuple[TracerProvider, InMemorySpanExporter]
+) -> None:
+    """``webhook.created`` carries the host's span like an emitted event, and the span of
+    its delivery links to it."""
+    provider, exporter = traced
+    async with (
+        LoopbackReceiver() as receiver,
+        HookRuntime(
+            database_url,
+            workers=1,
+            master_key=master_key,
+            allow_private_targets=True,
+            tracer_provider=provider,
+        ) as runtime,
+    ):
+        # Told of itself too, outside any span.
+        await runtime.registrations.create(org="acme", topics=["webhook.created"], url=receiver.url)
+        host = provider.get_tracer("the host")
+        with host.start_as_current_span("registration saved") as changing:
+            created = await runtime.registrations.create(
+                org="acme", topics=["punch.create"], url=receiver.url
+            )
+        await eventually(lambda: len(named(exporter.get_finished_spans(), "deliver")) == 2)
+        async with runtime.database.engine.connect() as conn:
+            stored = (
+                await conn.execute(
+                    select(EVENTS.c.traceparent).where(EVENTS.c.topic == "webhook.created")
+                )
+            ).scalars()
+            kept = set(stored)
+    context = changing.get_span_context()
+    flags = int(context.trace_flags)
+    assert kept == {f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags:02x}", None}
+    linked = [
+        span
+        for span in named(exporter.get_finished_spans(), "deliver webhook.created")
+        if [link.context.span_id for link in span.links] == [context.span_id]
+    ]
+    assert len(linked) == 1
+    assert linked[0].attributes is not None
+    assert any(created.id in r.body.decode() for r in receiver.received)
+
+
 async def test_without_a_tracer_provider_nothing_is_traced_or_sent(
     tmp_path: Path, master_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
