@@ -1,10 +1,11 @@
 """On SQLite an idle worker notices a commit from any connection or process within
-milliseconds (it watches ``PRAGMA data_version``), not at its next poll, and the watch
-costs little CPU while idle."""
+milliseconds (it watches ``PRAGMA data_version`` as the ``-wal`` file is written), not at
+its next poll, and the watch costs little CPU while idle."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -17,6 +18,8 @@ import anyio
 import pytest
 
 from hookruntime import HookRuntime
+from hookruntime.queue import wake
+from hookruntime.queue.filewatch import file_writes
 from hookruntime.testing import LoopbackReceiver, Reply, eventually
 
 pytestmark = pytest.mark.anyio
@@ -95,3 +98,76 @@ async def test_a_worker_process_attempts_an_event_committed_by_another_process_a
     assert statistics.median(latencies) < 0.1
     assert max(latencies) < 0.3
     assert idle_cpu < 0.1
+
+
+class CountingConnection:
+    """The watch's own connection, counting its reads of ``data_version``."""
+
+    def __init__(self, conn: sqlite3.Connection, reads: list[float]) -> None:
+        self._conn, self._reads = conn, reads
+
+    def execute(self, sql: str) -> sqlite3.Cursor:
+        self._reads.append(time.monotonic())
+        return self._conn.execute(sql)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+async def test_an_idle_watch_reads_nothing_until_the_wal_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where inotify works, the watch follows the writes to the ``-wal`` file: idle, it
+    looks at ``data_version`` a few times a second (not every 3 ms), and a commit by
+    another connection still wakes it within milliseconds."""
+    if file_writes(tmp_path / "probe") is None:
+        pytest.skip("inotify is not available here: the watch polls, as before")
+    path = tmp_path / "watched.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (x)")
+    reads: list[float] = []
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        wake.sqlite3,
+        "connect",
+        lambda *args, **kwargs: CountingConnection(real_connect(*args, **kwargs), reads),
+    )
+    woken: list[float] = []
+    async with anyio.create_task_group() as group:
+        group.start_soon(wake.watch_sqlite, str(path), lambda: woken.append(time.monotonic()))
+        await anyio.sleep(0.3)
+        idle_from = len(reads)
+        await anyio.sleep(1.0)
+        idle_reads = len(reads) - idle_from
+        for n in range(3):
+            committed = time.monotonic()
+            other.execute("INSERT INTO t VALUES (?)", (n,))
+            await eventually(lambda n=n: len(woken) > n, timeout=2)
+            assert woken[n] - committed < 0.1
+            await anyio.sleep(0.1)
+        group.cancel_scope.cancel()
+    other.close()
+    assert idle_reads <= 8, f"{idle_reads} reads in an idle second"
+
+
+def test_a_file_watch_sees_its_file_written_recreated_and_nothing_else(tmp_path: Path) -> None:
+    watched = tmp_path / "hooks.db-wal"
+    writes = file_writes(watched)
+    if writes is None:
+        pytest.skip("inotify is not available here")
+    try:
+        assert not writes.wait(0.05)  # nothing yet
+        (tmp_path / "elsewhere.txt").write_text("x")
+        assert not writes.wait(0.05)  # another file of the folder
+        watched.write_bytes(b"frame")
+        assert writes.wait(1.0)
+        watched.unlink()  # SQLite deletes its -wal file when the last connection closes
+        watched.write_bytes(b"again")
+        assert writes.wait(1.0)
+        started = time.monotonic()
+        writes.interrupt()
+        assert not writes.wait(5.0) and time.monotonic() - started < 1.0
+    finally:
+        writes.close()
+    writes.interrupt()  # after close: nothing written to a closed descriptor
