@@ -10,7 +10,6 @@ polls instead.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import select
@@ -73,9 +72,10 @@ class FileWrites:
 
 def file_writes(path: Path) -> FileWrites | None:
     """A watch on the writes to ``path``, or None where inotify cannot give one."""
-    found = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(found, use_errno=True)
+        # The symbols already loaded into this process, libc's among them (no search
+        # for the library, which would start a process).
+        libc = ctypes.CDLL(None, use_errno=True)
         init, add = libc.inotify_init1, libc.inotify_add_watch
     except (OSError, AttributeError):
         return None
