@@ -40,12 +40,17 @@ class FileWrites:
         # descriptor, whose number may already be another file's.
         self._lock = threading.Lock()
         self._closed = False
+        # poll, not select: a host with over 1,024 open files gives descriptors select
+        # cannot take.
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLIN)
+        self._poll.register(self._woken, select.POLLIN)
 
     def wait(self, timeout: float) -> bool:
         """Block up to ``timeout`` seconds, or until :meth:`interrupt`; True once the file
         was written (or created)."""
-        ready, _, _ = select.select([self._fd, self._woken], [], [], timeout)
-        if self._fd not in ready:
+        ready = [fd for fd, _ in self._poll.poll(timeout * 1000)]
+        if self._woken in ready or self._fd not in ready:
             return False
         data = os.read(self._fd, 64 * 1024)
         offset, written = 0, False

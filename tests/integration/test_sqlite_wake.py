@@ -5,6 +5,7 @@ its next poll, and the watch costs little CPU while idle."""
 from __future__ import annotations
 
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -171,3 +172,27 @@ def test_a_file_watch_sees_its_file_written_recreated_and_nothing_else(tmp_path:
     finally:
         writes.close()
     writes.interrupt()  # after close: nothing written to a closed descriptor
+
+
+def test_a_file_watch_works_past_a_thousand_open_descriptors(tmp_path: Path) -> None:
+    """A host with many open files (connections, logs) gives the watch a descriptor
+    number past select()'s 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if max(soft, hard) < 1200:
+        pytest.skip(f"this process may open only {max(soft, hard)} files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        watched = tmp_path / "hooks.db-wal"
+        writes = file_writes(watched)
+        if writes is None:
+            pytest.skip("inotify is not available here")
+        try:
+            watched.write_bytes(b"frame")
+            assert writes.wait(1.0)
+        finally:
+            writes.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
