@@ -1,6 +1,7 @@
-"""The long-running verbs, ``serve`` and ``worker``, and the process layout they run in
-(whether a sender process beside the worker; its start-up heap frozen). The parser that reaches
-them is in :mod:`hookruntime.cli`; the other verbs are in :mod:`hookruntime.commands`."""
+"""The long-running verbs, ``serve`` and ``worker``, and the process they run in: whether
+a sender process beside the worker, and its start-up heap frozen. The parser that
+reaches them is in :mod:`hookruntime.cli`; the other verbs are in
+:mod:`hookruntime.commands`."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ Retries a worker scheduled itself wake it when they fall due (:class:`Dues`).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import math
@@ -131,7 +132,9 @@ async def watch_sqlite(path: str, wake: Callable[[], None], every: float = SQLIT
     def watch() -> None:
         conn = sqlite3.connect(path, timeout=0.05, isolation_level=None, check_same_thread=False)
         try:
-            seen = None
+            seen: int | None = None
+            with contextlib.suppress(sqlite3.Error):  # failing here, the loop reads it
+                seen = _changed(conn, None, False)
             while not stop.is_set():
                 told = pause()
                 try:
