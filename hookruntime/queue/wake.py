@@ -167,9 +167,9 @@ def _changed(conn: sqlite3.Connection, seen: int | None, written: bool) -> int:
     """``data_version`` now. Told of a write to the ``-wal`` file, which comes just
     before the commit it belongs to is visible, look again for a few milliseconds."""
     version: int = conn.execute("PRAGMA data_version").fetchone()[0]
-    for _ in range(5 if written and seen is not None else 0):
+    for _ in range(25 if written and seen is not None else 0):
         if version != seen:
             break
-        time.sleep(0.001)
+        time.sleep(0.0002)
         version = conn.execute("PRAGMA data_version").fetchone()[0]
     return version
