@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
+from pathlib import Path
 
 import anyio
 
@@ -60,8 +61,25 @@ def service_sender_process(
         return flag
     if env.get("HOOKRUNTIME_HTTP_CLIENT") == "httpx":
         return None  # for pytest-httpx's mocks, which see this process only
+    return usable_cpus() >= 2
+
+
+#: cgroup v2's CPU limit of this process's group: "<quota> <period>", or "max <period>".
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus() -> float:
+    """The CPUs this process may use: those it may run on, or fewer where its container
+    is held to a CPU quota (a pod limited to one CPU sees all of the host's)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) >= 2
+    usable = float(cores or 1)
+    try:
+        quota, period = CPU_MAX.read_text().split()
+        if quota != "max":
+            usable = min(usable, int(quota) / int(period))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit to read: the CPUs themselves
+    return usable
 
 
 async def cmd_serve(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@ environment, and the native client."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -27,7 +29,29 @@ def test_serve_and_worker_send_from_a_child_process_when_a_core_is_spare(
     from hookruntime import service
 
     monkeypatch.setattr(service.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    monkeypatch.setattr(service, "CPU_MAX", Path("/nonexistent/cpu.max"))
     assert service.service_sender_process(flag, environ) is expected
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "expected"),
+    [
+        ("max 100000\n", True),  # no quota: the four CPUs it may run on
+        ("200000 100000\n", True),  # two CPUs' worth
+        ("100000 100000\n", False),  # a pod held to one CPU
+        ("150000 100000\n", False),
+        ("garbled", True),  # unreadable: the CPUs themselves
+    ],
+)
+def test_a_container_cpu_quota_counts_as_the_cpus_there_are(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpu_max: str, expected: bool
+) -> None:
+    from hookruntime import service
+
+    (tmp_path / "cpu.max").write_text(cpu_max)
+    monkeypatch.setattr(service, "CPU_MAX", tmp_path / "cpu.max")
+    monkeypatch.setattr(service.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    assert service.service_sender_process(None, {}) is expected
 
 
 @pytest.mark.parametrize("backend", ["aiohttp", "reqwest"])
