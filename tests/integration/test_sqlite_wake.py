@@ -122,7 +122,7 @@ async def test_an_idle_watch_reads_nothing_until_the_wal_file_is_written(
     looks at ``data_version`` a few times a second (not every 3 ms), and a commit by
     another connection still wakes it within milliseconds."""
     if file_writes(tmp_path / "probe") is None:
-        pytest.skip("inotify is not available here: the watch polls, as before")
+        pytest.skip(reason="inotify is not available here: the watch polls, as before")
     path = tmp_path / "watched.db"
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("PRAGMA journal_mode=WAL")
@@ -156,7 +156,7 @@ def test_a_file_watch_sees_its_file_written_recreated_and_nothing_else(tmp_path:
     watched = tmp_path / "hooks.db-wal"
     writes = file_writes(watched)
     if writes is None:
-        pytest.skip("inotify is not available here")
+        pytest.skip(reason="inotify is not available here")
     try:
         assert not writes.wait(0.05)  # nothing yet
         (tmp_path / "elsewhere.txt").write_text("x")
@@ -179,14 +179,14 @@ def test_a_file_watch_works_past_a_thousand_open_descriptors(tmp_path: Path) -> 
     number past select()'s 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if max(soft, hard) < 1200:
-        pytest.skip(f"this process may open only {max(soft, hard)} files")
+        pytest.skip(reason=f"this process may open only {max(soft, hard)} files")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
     held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
     try:
         watched = tmp_path / "hooks.db-wal"
         writes = file_writes(watched)
         if writes is None:
-            pytest.skip("inotify is not available here")
+            pytest.skip(reason="inotify is not available here")
         try:
             watched.write_bytes(b"frame")
             assert writes.wait(1.0)
