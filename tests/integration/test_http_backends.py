@@ -181,6 +181,10 @@ async def test_the_guard_refuses_loopback_literals_names_and_legacy_spellings(
             ):
                 with pytest.raises(TargetBlocked):
                     await client.post(url, {}, b"{}", timeout=2)
+            with pytest.raises(TargetBlocked, match="127.0.0.1 is loopback"):
+                await client.post(rx.url, {}, b"{}", timeout=2)
+            with pytest.raises(TargetBlocked, match="four decimal numbers"):
+                await client.post(f"http://0x7f.1:{rx.port}/hook", {}, b"{}", timeout=2)
             with pytest.raises(TargetBlocked, match=r"inward\.example resolves to 127\.0\.0\.1"):
                 await client.post(f"http://inward.example:{rx.port}/hook", {}, b"{}", timeout=2)
         finally:

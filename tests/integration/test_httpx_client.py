@@ -1,36 +1,25 @@
-"""The httpx-backed client: the aiohttp client's outcomes, its guard, and pytest-httpx
-intercepting a runtime configured with it."""
+"""The httpx-backed client's own: pytest-httpx intercepting a runtime configured with it,
+and its check of the connected peer. The outcomes every backend shares (statuses,
+timeouts, the body cap, redirects, refusals, the guard) are asserted for it in
+``test_http_backends``."""
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 from pytest_httpx import HTTPXMock
 
 from hookruntime import HookRuntime
 from hookruntime.errors import (
-    ConnectError,
-    RequestTimeout,
-    ResponseTooLarge,
     TargetBlocked,
 )
 from hookruntime.http import httpx_client
 from hookruntime.http.httpx_client import HttpxClient
 from hookruntime.receiver import verify
-from hookruntime.testing import LoopbackReceiver, Reply, eventually
+from hookruntime.testing import LoopbackReceiver, eventually
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[HttpxClient]:
-    opened = HttpxClient(allow_private=True)
-    await opened.open()
-    yield opened
-    await opened.aclose()
 
 
 class Answers:
@@ -43,88 +32,6 @@ class Answers:
     async def __call__(self, host: str, port: int) -> Sequence[str]:
         self.asked.append(host)
         return [self.address]
-
-
-async def test_a_2xx_answer_comes_back_with_its_status_headers_and_body(
-    client: HttpxClient,
-) -> None:
-    async with LoopbackReceiver(lambda _r: Reply.json({"decision": "allow"}, status=201)) as rx:
-        response = await client.post(
-            rx.url, {"Content-Type": "application/json", "X-Test": "1"}, b'{"a":1}', timeout=2
-        )
-    assert response.status == 201
-    assert json.loads(response.body) == {"decision": "allow"}
-    assert response.headers["content-type"] == "application/json"
-    assert response.elapsed > 0
-    [request] = rx.received
-    assert request.body == b'{"a":1}' and request.headers["x-test"] == "1"
-    assert request.headers["user-agent"].startswith("hookruntime/")
-
-
-async def test_a_hanging_or_trickling_receiver_times_out_within_the_limit(
-    client: HttpxClient,
-) -> None:
-    for reply in (Reply.hang(), Reply.trickle(interval=0.05)):
-        async with LoopbackReceiver(lambda _r, reply=reply: reply) as rx:
-            started = time.monotonic()
-            with pytest.raises(RequestTimeout):
-                await client.post(rx.url, {}, b"{}", timeout=0.3)
-            assert time.monotonic() - started < 1.5
-
-
-async def test_a_body_over_the_cap_is_refused_declared_or_not(client: HttpxClient) -> None:
-    for reply in (Reply.huge(size=1024 * 1024), Reply.huge(size=1024 * 1024, declared=False)):
-        async with LoopbackReceiver(lambda _r, reply=reply: reply) as rx:
-            with pytest.raises(ResponseTooLarge):
-                await client.post(rx.url, {}, b"{}", timeout=5, max_body=64 * 1024)
-
-
-async def test_a_redirect_is_answered_not_followed(client: HttpxClient) -> None:
-    async with (
-        LoopbackReceiver() as inner,
-        LoopbackReceiver(lambda _r: Reply(302, headers={"Location": inner.url})) as outer,
-    ):
-        response = await client.post(outer.url, {}, b"{}", timeout=2)
-    assert response.status == 302 and inner.received == []
-
-
-async def test_a_closed_port_is_a_connect_error(client: HttpxClient, refused_port: int) -> None:
-    with pytest.raises(ConnectError):
-        await client.post(f"http://127.0.0.1:{refused_port}/hook", {}, b"{}", timeout=2)
-
-
-async def test_the_guard_refuses_loopback_literals_and_names_before_sending() -> None:
-    resolver = Answers("127.0.0.1")
-    async with LoopbackReceiver() as rx:
-        client = HttpxClient(resolve=resolver)
-        await client.open()
-        try:
-            with pytest.raises(TargetBlocked, match="127.0.0.1 is loopback"):
-                await client.post(rx.url, {}, b"{}", timeout=2)
-            with pytest.raises(TargetBlocked, match=r"inward\.example resolves to 127\.0\.0\.1"):
-                await client.post(f"http://inward.example:{rx.port}/hook", {}, b"{}", timeout=2)
-            with pytest.raises(TargetBlocked, match="four decimal numbers"):
-                await client.post(f"http://0x7f.1:{rx.port}/hook", {}, b"{}", timeout=2)
-        finally:
-            await client.aclose()
-    assert resolver.asked == ["inward.example"]
-    assert rx.received == []
-
-
-async def test_a_name_is_connected_to_at_the_address_it_resolved_to() -> None:
-    resolver = Answers("127.0.0.1")
-    async with LoopbackReceiver() as rx:
-        client = HttpxClient(allow_private=True, resolve=resolver)
-        await client.open()
-        try:
-            response = await client.post(
-                f"http://inward.example:{rx.port}/hook", {}, b"{}", timeout=2
-            )
-        finally:
-            await client.aclose()
-    assert response.status == 200
-    assert rx.received[0].headers["host"] == f"inward.example:{rx.port}"
-    assert resolver.asked == ["inward.example"]
 
 
 async def test_httpx_mock_intercepts_a_runtimes_queued_delivery_and_blocking_call(
